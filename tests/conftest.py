@@ -1,0 +1,43 @@
+"""Shared fixtures: real (synthesised) speech committed under tests/fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+TRANSCRIPTS = {
+    "a": "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background.",
+    "b": "It's easy to tell the depth of a well. These days a chicken leg is a rare dish.",
+}
+
+
+def load_speech(name: str, sample_rate: int) -> np.ndarray:
+    """Fixture speech ``name`` ("a" or "b") resampled with soxr to ``sample_rate``."""
+    from urgentbench.audio import read_audio, resample
+
+    x, sr = read_audio(FIXTURES / f"speech_{name}_22k.flac")
+    return resample(x, sr, sample_rate)
+
+
+def white_noise_mix(clean: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
+    """Clean speech plus white noise at ``snr_db`` over the whole clip (fixed seed)."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal(len(clean)).astype(np.float32)
+    gain = np.sqrt(np.mean(clean**2) / (np.mean(noise**2) * 10 ** (snr_db / 10)))
+    return (clean + gain * noise).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def speech16() -> np.ndarray:
+    """Speech a at 16 kHz."""
+    return load_speech("a", 16000)
+
+
+@pytest.fixture(scope="session")
+def speech44() -> np.ndarray:
+    """Speech a at 44.1 kHz."""
+    return load_speech("a", 44100)

@@ -1,0 +1,32 @@
+"""Metric plug-ins: the registry of built-in metrics and the ``urgentbench.metrics`` entry-point group."""
+
+from __future__ import annotations
+
+from urgentbench.metrics.base import CATEGORIES, Metric, MetricError, Output
+from urgentbench.registry import Registry
+
+#: All metrics, by name. Third-party packages add theirs through the
+#: ``urgentbench.metrics`` entry-point group (value: ``"module:MetricClass"``).
+METRICS: Registry[type[Metric]] = Registry("metric", entry_point_group="urgentbench.metrics")
+
+_BUILTIN = {
+    "pesq": ("urgentbench.metrics.intrusive:PESQ", ()),
+    "estoi": ("urgentbench.metrics.intrusive:ESTOI", ()),
+    "sdr": ("urgentbench.metrics.intrusive:SDR", ()),
+    "si_sdr": ("urgentbench.metrics.intrusive:SISDR", ("si-sdr", "sisdr")),
+    "lsd": ("urgentbench.metrics.intrusive:LSD", ()),
+    "mcd": ("urgentbench.metrics.intrusive:MCD", ()),
+    "dnsmos": ("urgentbench.metrics.dnsmos:DNSMOS", ("dnsmos_ovrl",)),
+    "spk_sim": ("urgentbench.metrics.speaker:SpeakerSimilarity", ("speaker_similarity", "spksim")),
+    "wer": ("urgentbench.metrics.asr:WhisperErrorRate", ("cer", "asr")),
+}
+for _name, (_target, _aliases) in _BUILTIN.items():
+    METRICS.register(_name, _target, aliases=_aliases)
+
+
+def get_metric_class(name: str) -> type[Metric]:
+    """Return the metric class registered as ``name`` (aliases allowed)."""
+    return METRICS.get(name)
+
+
+__all__ = ["CATEGORIES", "METRICS", "Metric", "MetricError", "Output", "get_metric_class"]

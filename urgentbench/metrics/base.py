@@ -1,0 +1,141 @@
+"""The metric plug-in protocol: metadata as class attributes, ``setup`` once, ``compute`` per utterance.
+
+A metric may report several outputs (DNSMOS reports SIG, BAK, OVRL and P.808); each
+output carries its own direction and aggregation. The runner hands ``compute`` the
+enhanced and reference waveforms already resampled (once, shared by all metrics) to
+the metric's working rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from urgentbench.requirements import Availability, PackageRequirement, check_requirements
+
+#: URGENT's metric categories, in leaderboard order.
+CATEGORIES = ("non-intrusive", "intrusive", "downstream-independent", "downstream")
+
+
+class MetricError(RuntimeError):
+    """A metric could not be computed for one utterance; the message is the recorded reason."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """One number a metric reports per utterance.
+
+    Args:
+        name: Column name (``"pesq"``, ``"dnsmos_ovrl"``).
+        higher_is_better: Ranking direction.
+        description: One line for leaderboards.
+        aggregate: ``"mean"`` (nan-mean over utterances) or ``"corpus"`` (the metric's
+            :meth:`Metric.aggregate` combines per-utterance statistics, e.g. WER).
+    """
+
+    name: str
+    higher_is_better: bool
+    description: str
+    aggregate: str = "mean"
+
+
+class Metric:
+    """Base class of all metrics.
+
+    Subclasses set the class attributes below and implement :meth:`compute`; heavy
+    imports and model loading belong in :meth:`setup`, never at module level.
+    """
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+    category: ClassVar[str]
+    needs_reference: ClassVar[bool] = True
+    needs_transcript: ClassVar[bool] = False
+    #: Rate the metric works at; ``None`` means the suite's native rate.
+    sample_rate: ClassVar[int | None] = None
+    version: ClassVar[str] = "1"
+    outputs: ClassVar[tuple[Output, ...]]
+    packages: ClassVar[tuple[PackageRequirement, ...]] = ()
+    reference_implementation: ClassVar[str] = ""
+
+    def __init__(self, **options: Any):
+        unknown = set(options) - set(self.default_options())
+        if unknown:
+            raise ValueError(
+                f"metric {self.name!r} got unknown option(s) {sorted(unknown)}; "
+                f"known: {sorted(self.default_options())}"
+            )
+        self.options = {**self.default_options(), **options}
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """Options the metric accepts, with their defaults (part of the result key)."""
+        return {}
+
+    @classmethod
+    def availability(cls) -> Availability:
+        """Whether the metric's packages and assets are present."""
+        return check_requirements(list(cls.packages), list(cls.assets()))
+
+    @classmethod
+    def assets(cls) -> Sequence[Any]:
+        """Model assets the metric needs (objects with ``problem()`` and ``sha256``)."""
+        return ()
+
+    @classmethod
+    def output(cls, name: str) -> Output:
+        """Return the output spec called ``name``."""
+        for out in cls.outputs:
+            if out.name == name:
+                return out
+        raise KeyError(f"metric {cls.name!r} has no output {name!r}")
+
+    def working_rate(self, native_rate: int) -> int:
+        """The sample rate ``compute`` receives for audio whose native rate is ``native_rate``."""
+        return self.sample_rate or native_rate
+
+    def setup(self) -> None:
+        """Load models; called once per worker process before the first ``compute``."""
+
+    def provenance(self) -> dict[str, Any]:
+        """Versions and hashes that identify what produced the numbers."""
+        return {"version": self.version, "options": self.options}
+
+    def compute(
+        self,
+        estimate: np.ndarray,
+        reference: np.ndarray | None,
+        sample_rate: int,
+        *,
+        transcript: str | None = None,
+    ) -> dict[str, Any]:
+        """Score one utterance.
+
+        Returns:
+            A dict with a value (float, or None when undefined) for every output, plus
+            optional per-utterance extras (JSON-serialisable) used by corpus aggregation.
+
+        Raises:
+            MetricError: When the utterance cannot be scored; the message is recorded.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def aggregate(cls, output: str, rows: list[dict[str, Any]]) -> float | None:
+        """Combine per-utterance results into the system value of ``output``.
+
+        The default is URGENT's nan-mean over utterances that have a value.
+        """
+        values = [r[output] for r in rows if r.get(output) is not None and not _isnan(r[output])]
+        if not values:
+            return None
+        return float(np.mean(values))
+
+
+def _isnan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)

@@ -1,0 +1,148 @@
+"""Suites: a versioned manifest plus a YAML card, found in ``data_manifests/<suite>/``.
+
+``card.yaml`` fields: ``name``, ``version``, ``description``, ``sample_rate``,
+``manifest`` (file name, relative to the folder), ``manifest_sha256``, ``metrics``
+(metric names computed), ``categories`` (URGENT category -> list of ranked outputs),
+``citation``, ``provenance``. Loading a suite checks the manifest's sha256, so a
+silently edited manifest is never scored under the old version.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from urgentbench.manifest import ManifestError, Utterance, file_sha256, read_manifest
+from urgentbench.registry import Registry
+
+PROJECT_SUITES_DIR = Path(__file__).resolve().parents[1] / "data_manifests"
+
+
+class SuiteError(ValueError):
+    """A suite card or manifest that cannot be used."""
+
+
+@dataclass
+class Suite:
+    """A loaded suite card; utterances are read lazily from its manifest."""
+
+    name: str
+    version: str
+    description: str
+    sample_rate: int
+    manifest: str
+    manifest_sha256: str
+    metrics: list[str]
+    categories: dict[str, list[str]]
+    folder: Path
+    citation: str = ""
+    provenance: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_card(cls, card_path: str | os.PathLike) -> Suite:
+        """Read ``card.yaml``.
+
+        Raises:
+            SuiteError: With the file and the problem.
+        """
+        card_path = Path(card_path)
+        try:
+            data = yaml.safe_load(card_path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise SuiteError(f"{card_path}: cannot read suite card ({exc})") from exc
+        required = ("name", "version", "description", "sample_rate", "manifest", "manifest_sha256", "metrics")
+        if not isinstance(data, dict):
+            raise SuiteError(f"{card_path}: a suite card must be a YAML mapping")
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise SuiteError(f"{card_path}: missing field(s) {', '.join(missing)}")
+        known = {f for f in cls.__dataclass_fields__ if f not in ("folder", "extra")}
+        extra = {k: v for k, v in data.items() if k not in known}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["version"] = str(kwargs["version"])
+        kwargs.setdefault("categories", {})
+        return cls(**kwargs, folder=card_path.parent, extra=extra)
+
+    @property
+    def key(self) -> str:
+        """``name@version``, the identity results are stored under."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def manifest_path(self) -> Path:
+        """Absolute path of the manifest."""
+        return self.folder / self.manifest
+
+    def verify(self) -> None:
+        """Check that the manifest exists and matches the card's sha256.
+
+        Raises:
+            SuiteError: When the manifest is missing or was modified.
+        """
+        if not self.manifest_path.is_file():
+            raise SuiteError(f"{self.manifest_path}: manifest of suite {self.name!r} not found")
+        actual = file_sha256(self.manifest_path)
+        if actual != self.manifest_sha256:
+            raise SuiteError(
+                f"{self.manifest_path}: sha256 {actual} does not match the card's "
+                f"{self.manifest_sha256}; bump the suite version and update the card"
+            )
+
+    def utterances(self, limit: int | None = None) -> list[Utterance]:
+        """Read the manifest (after :meth:`verify`), optionally only the first ``limit`` lines."""
+        self.verify()
+        out = []
+        try:
+            for utt in read_manifest(self.manifest_path):
+                out.append(utt)
+                if limit is not None and len(out) >= limit:
+                    break
+        except ManifestError as exc:
+            raise SuiteError(str(exc)) from exc
+        return out
+
+    def resolve(self, relative: str) -> Path:
+        """Resolve a path from the manifest against the suite folder."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.folder / p
+
+    def ranked_outputs(self) -> dict[str, list[str]]:
+        """Category -> outputs that count for ranking."""
+        return {c: list(v) for c, v in self.categories.items()}
+
+
+def suite_dirs() -> list[Path]:
+    """Directories searched for suite folders (``$URGENTBENCH_SUITES_PATH`` first)."""
+    dirs = [Path(p) for p in os.environ.get("URGENTBENCH_SUITES_PATH", "").split(os.pathsep) if p]
+    dirs.append(PROJECT_SUITES_DIR)
+    return [d for d in dirs if d.is_dir()]
+
+
+def _discover(registry: Registry[Path]) -> None:
+    seen: set[str] = set()
+    for directory in suite_dirs():
+        for card in sorted(directory.glob("*/card.yaml")):
+            name = card.parent.name
+            if name.lower() not in seen:
+                seen.add(name.lower())
+                registry.register(name, card, origin=str(card))
+
+
+#: Suite name -> path of its card.
+SUITES: Registry[Path] = Registry("suite")
+SUITES.add_discoverer(_discover)
+
+
+def get_suite(name: str) -> Suite:
+    """Load suite ``name``'s card.
+
+    Raises:
+        UnknownNameError: For an unknown suite.
+        SuiteError: For a broken card.
+    """
+    return Suite.from_card(SUITES.get(name))
