@@ -1,0 +1,280 @@
+"""Command-line interface: a thin layer over the library.
+
+Examples::
+
+    urgentbench ls systems
+    urgentbench run --system noisy,deepfilternet3 --suite demo --jobs 2
+    urgentbench score --suite demo --outputs my_outputs/ --name my-team
+    urgentbench leaderboard --suite demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+logger = logging.getLogger("urgentbench")
+
+
+def _split(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def parse_kv(text: str | None) -> dict[str, Any]:
+    """Parse ``k=v,k2=v2`` (values read as YAML scalars) into a dict.
+
+    Raises:
+        ValueError: For an item without ``=``.
+    """
+    out: dict[str, Any] = {}
+    for item in _split(text) or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"expected key=value, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    """List systems, metrics or suites with availability and a one-line description."""
+    rows: list[tuple[str, str, str]] = []
+    if args.what == "systems":
+        from urgentbench.systems import SYSTEMS
+
+        for entry in SYSTEMS:
+            spec = entry.load()
+            rows.append((spec.card.name, spec.availability().summary(), spec.card.description))
+    elif args.what == "metrics":
+        from urgentbench.metrics import METRICS
+
+        for entry in METRICS:
+            try:
+                cls = entry.load()
+            except Exception as exc:  # a broken third-party metric must not break the listing
+                rows.append((entry.name, f"cannot be loaded: {exc}", ""))
+                continue
+            outputs = ", ".join(o.name for o in cls.outputs)
+            rows.append((cls.name, cls.availability().summary(), f"[{cls.category}] {cls.description} ({outputs})"))
+    else:
+        from urgentbench.suites import SUITES, Suite, SuiteError
+
+        for entry in SUITES:
+            try:
+                suite = Suite.from_card(entry.load())
+                suite.verify()
+                rows.append((suite.name, f"v{suite.version}, {suite.sample_rate} Hz", suite.description))
+            except SuiteError as exc:
+                rows.append((entry.name, "broken", str(exc)))
+    width = max((len(r[0]) for r in rows), default=4) + 2
+    for name, status, description in rows:
+        print(f"{name:<{width}}{status}")
+        if description:
+            print(f"{'':<{width}}{description}")
+    return 0
+
+
+def _print_summary(suite: Any, producers: list[Any], metrics: list[Any], results_dir: Path) -> None:
+    from urgentbench.report.leaderboard import summarize
+    from urgentbench.store import ResultStore
+
+    with ResultStore(results_dir / "results.sqlite") as store:
+        summaries = summarize(store, suite, metrics, systems=[p.name for p in producers])
+    wanted = {(p.name, p.config_hash) for p in producers}
+    summaries = [s for s in summaries if (s.system, s.config_hash) in wanted]
+    outputs = [(o.name, o.higher_is_better) for m in metrics for o in m.cls.outputs]
+    width = max([len(s.display_name) for s in summaries] + [6]) + 2
+    print()
+    print(f"{'system':<{width}}" + "".join(f"{n + (' ↑' if hib else ' ↓'):>14}" for n, hib in outputs))
+    for s in summaries:
+        cells = "".join(f"{'—' if s.values.get(n) is None else f'{s.values[n]:.3f}':>14}" for n, _ in outputs)
+        print(f"{s.display_name:<{width}}{cells}")
+        for metric, n in s.failures.items():
+            if n:
+                print(f"{'':<{width}}{metric}: {n} failed, e.g. {s.failure_examples[metric]}")
+
+
+def _run_common(args: argparse.Namespace, producers_factory) -> int:
+    from urgentbench import runner
+    from urgentbench.suites import get_suite
+
+    suite = get_suite(args.suite)
+    suite.verify()
+    metrics = runner.resolve_metrics(_split(args.metrics), suite, args.skip_unavailable)
+    producers = producers_factory(suite)
+    results_dir = Path(args.results_dir)
+    command = "urgentbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    report = runner.run(
+        suite,
+        producers,
+        metrics,
+        results_dir,
+        jobs=args.jobs,
+        limit=args.limit,
+        retry_errors=args.retry_errors,
+        command=command,
+        progress=not args.quiet,
+    )
+    logger.info(
+        "run %d: %d utterance jobs, %d rows written, %.1f s", report.run_id, report.jobs, report.rows_written, report.seconds
+    )
+    _print_summary(suite, producers, metrics, results_dir)
+    if report.errors:
+        logger.warning("%d problems recorded as missing values (see the summary above)", len(report.errors))
+    return 1 if (args.strict and report.errors) else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Enhance a suite with one or more systems and score the outputs."""
+    from urgentbench import runner
+
+    names = _split(args.system) or []
+    options = parse_kv(args.system_args)
+    if len(names) > 1 and options:
+        raise ValueError("--system-args applies to a single --system")
+    # resolve every system before any work starts
+    producers = [runner.system_producer(n, options) for n in names]
+    return _run_common(args, lambda suite: producers)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score a directory of already-enhanced files named ``<utterance id>.flac``."""
+    from urgentbench import runner
+
+    def factory(suite: Any) -> list[Any]:
+        ids = [u.id for u in suite.utterances(args.limit)]
+        return [runner.directory_producer(args.outputs, args.name, ids)]
+
+    return _run_common(args, factory)
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """Rank every system stored for a suite and write Markdown, CSV and JSON."""
+    from urgentbench import runner
+    from urgentbench.report.leaderboard import build_leaderboard, summarize, to_markdown, write_leaderboard
+    from urgentbench.store import ResultStore
+    from urgentbench.suites import get_suite
+
+    suite = get_suite(args.suite)
+    metrics = runner.resolve_metrics(_split(args.metrics), suite, skip_unavailable=True)
+    db = Path(args.results_dir) / "results.sqlite"
+    if not db.exists():
+        raise runner.RunError(f"{db}: no results yet; run `urgentbench run --suite {suite.name} ...` first")
+    with ResultStore(db) as store:
+        summaries = summarize(store, suite, metrics, systems=_split(args.systems))
+    lb = build_leaderboard(suite, summaries, metrics, tie=args.tie, allow_partial=args.allow_partial)
+    out_dir = Path(args.output_dir) / suite.name
+    paths = write_leaderboard(lb, out_dir)
+    print(to_markdown(lb))
+    logger.info("wrote %s", ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Render a suite's noisy inputs (and references) to FLAC files for outside systems."""
+    from tqdm import tqdm
+
+    from urgentbench.audio import write_flac
+    from urgentbench.runner import load_inputs
+    from urgentbench.suites import get_suite
+
+    suite = get_suite(args.suite)
+    out = Path(args.output)
+    for utt in tqdm(suite.utterances(args.limit), disable=args.quiet, unit="utt"):
+        noisy, reference = load_inputs(utt, suite.folder, Path(args.results_dir).resolve(), suite.key)
+        write_flac(out / "noisy" / f"{utt.id}.flac", noisy, utt.sample_rate)
+        if reference is not None and args.with_reference:
+            write_flac(out / "reference" / f"{utt.id}.flac", reference, utt.sample_rate)
+    logger.info("wrote the inputs of %s to %s", suite.key, out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``urgentbench`` command."""
+    parser = argparse.ArgumentParser(prog="urgentbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ls", help="list systems, metrics or suites")
+    p.add_argument("what", choices=["systems", "metrics", "suites"])
+    p.set_defaults(func=cmd_ls)
+
+    def scoring_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--suite", required=True, help="suite name (see `urgentbench ls suites`)")
+        p.add_argument("--metrics", help="comma-separated metrics (default: the suite's)")
+        p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+        p.add_argument("--limit", type=int, help="only the first K utterances")
+        p.add_argument("--results-dir", default="results", help="results folder (default ./results)")
+        p.add_argument("--retry-errors", action="store_true", help="recompute rows stored as failures")
+        p.add_argument("--skip-unavailable", action="store_true", help="skip metrics whose packages are missing")
+        p.add_argument("--strict", action="store_true", help="exit 1 when any utterance failed")
+
+    p = sub.add_parser("run", help="enhance a suite with systems and score them",
+                       epilog="example: urgentbench run --system noisy,deepfilternet3 --suite demo --jobs 2")
+    p.add_argument("--system", required=True, help="comma-separated system names")
+    p.add_argument("--system-args", help="k=v,... options of the system")
+    scoring_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("score", help="score a directory of enhanced files named <id>.flac",
+                       epilog="example: urgentbench score --suite demo --outputs out/ --name my-team")
+    p.add_argument("--outputs", required=True, help="directory with <utterance id>.flac files")
+    p.add_argument("--name", required=True, help="name shown on the leaderboard")
+    scoring_options(p)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("leaderboard", help="rank stored systems and write leaderboards/<suite>/")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--systems", help="only these systems (comma-separated)")
+    p.add_argument("--metrics", help="metrics to show (default: the suite's)")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--output-dir", default="leaderboards")
+    p.add_argument("--tie", choices=["dense", "min"], default="dense", help="tie method (default dense, as the rules)")
+    p.add_argument("--allow-partial", action="store_true", help="also rank systems not scored on every utterance")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("simulate", help="write a suite's noisy inputs to FLAC files")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--output", required=True, help="folder for noisy/<id>.flac (and reference/)")
+    p.add_argument("--with-reference", action="store_true", help="also write the references")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--results-dir", default="results", help="cache of rendered inputs")
+    p.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``urgentbench`` console script."""
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from urgentbench.audio import AudioError
+    from urgentbench.manifest import ManifestError
+    from urgentbench.registry import UnknownNameError
+    from urgentbench.requirements import MissingRequirementError
+    from urgentbench.runner import RunError
+    from urgentbench.suites import SuiteError
+    from urgentbench.systems.base import CardError
+
+    try:
+        return int(args.func(args) or 0)
+    except (UnknownNameError, MissingRequirementError, RunError, SuiteError, ManifestError, CardError, AudioError, ValueError) as exc:
+        if args.verbose:
+            raise
+        print(f"urgentbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("urgentbench: interrupted; completed results are kept, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

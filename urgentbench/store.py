@@ -1,0 +1,241 @@
+"""The results store: one SQLite file per results directory, written by a single process.
+
+One row per (suite, suite version, system, system-config hash, utterance, metric,
+metric version, metric-options hash) holds the metric's outputs (JSON) or the error
+text, and the seconds it took. Rows of one utterance are written in one transaction,
+so an interrupted run leaves either all or none of them; rerunning computes only what
+is missing. A ``runs`` table records the provenance of every invocation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS scores (
+    suite TEXT NOT NULL,
+    suite_version TEXT NOT NULL,
+    system TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    utt_id TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    metric_version TEXT NOT NULL,
+    metric_config TEXT NOT NULL,
+    result_json TEXT,
+    error TEXT,
+    seconds REAL NOT NULL,
+    run_id INTEGER NOT NULL,
+    PRIMARY KEY (suite, suite_version, system, config_hash, utt_id, metric, metric_version, metric_config)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started TEXT NOT NULL,
+    finished TEXT,
+    suite TEXT NOT NULL,
+    suite_version TEXT NOT NULL,
+    command TEXT NOT NULL,
+    provenance_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS systems (
+    suite TEXT NOT NULL,
+    suite_version TEXT NOT NULL,
+    system TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    metadata_json TEXT NOT NULL,
+    PRIMARY KEY (suite, suite_version, system, config_hash)
+);
+"""
+
+
+@dataclass(frozen=True)
+class ScoreKey:
+    """Identifies what a score row belongs to, apart from the utterance."""
+
+    suite: str
+    suite_version: str
+    system: str
+    config_hash: str
+    metric: str
+    metric_version: str
+    metric_config: str
+
+
+@dataclass
+class ScoreRow:
+    """One metric computed (or failed) on one utterance."""
+
+    key: ScoreKey
+    utt_id: str
+    result: dict[str, Any] | None
+    error: str | None
+    seconds: float
+
+
+def _clean_json(value: Any) -> Any:
+    """Replace NaN/Inf floats (not valid JSON) by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_json(v) for v in value]
+    return value
+
+
+class ResultStore:
+    """SQLite-backed, resumable results store.
+
+    Args:
+        path: The database file (created with its folder when missing).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        self._db.commit()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start_run(self, suite: str, suite_version: str, command: str, provenance: dict[str, Any]) -> int:
+        """Record the start of a run and return its id."""
+        cur = self._db.execute(
+            "INSERT INTO runs (started, suite, suite_version, command, provenance_json) VALUES (?,?,?,?,?)",
+            (_now(), suite, suite_version, command, json.dumps(provenance, sort_keys=True, default=str)),
+        )
+        self._db.commit()
+        return int(cur.lastrowid)
+
+    def finish_run(self, run_id: int) -> None:
+        """Mark a run as finished."""
+        self._db.execute("UPDATE runs SET finished=? WHERE run_id=?", (_now(), run_id))
+        self._db.commit()
+
+    def register_system(
+        self, suite: str, suite_version: str, system: str, config_hash: str, display_name: str, metadata: dict
+    ) -> None:
+        """Record a system configuration (name shown on leaderboards, metadata)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO systems VALUES (?,?,?,?,?,?)",
+            (suite, suite_version, system, config_hash, display_name, json.dumps(metadata, default=str)),
+        )
+        self._db.commit()
+
+    def systems(self, suite: str, suite_version: str) -> list[dict[str, Any]]:
+        """Registered system configurations of a suite version."""
+        rows = self._db.execute(
+            "SELECT system, config_hash, display_name, metadata_json FROM systems "
+            "WHERE suite=? AND suite_version=? ORDER BY system, config_hash",
+            (suite, suite_version),
+        ).fetchall()
+        return [
+            {"system": s, "config_hash": h, "display_name": d, "metadata": json.loads(m)} for s, h, d, m in rows
+        ]
+
+    def done(self, key: ScoreKey, include_errors: bool = True) -> set[str]:
+        """Utterance ids that already have a row for ``key`` (errors count unless excluded)."""
+        sql = (
+            "SELECT utt_id FROM scores WHERE suite=? AND suite_version=? AND system=? AND config_hash=? "
+            "AND metric=? AND metric_version=? AND metric_config=?"
+        )
+        if not include_errors:
+            sql += " AND error IS NULL"
+        return {r[0] for r in self._db.execute(sql, _key_tuple(key))}
+
+    def write(self, rows: Iterable[ScoreRow], run_id: int) -> None:
+        """Write rows atomically (one transaction); existing rows for the same key are replaced."""
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        r.key.suite,
+                        r.key.suite_version,
+                        r.key.system,
+                        r.key.config_hash,
+                        r.utt_id,
+                        r.key.metric,
+                        r.key.metric_version,
+                        r.key.metric_config,
+                        None if r.result is None else json.dumps(_clean_json(r.result), sort_keys=True),
+                        r.error,
+                        float(r.seconds),
+                        run_id,
+                    )
+                    for r in rows
+                ],
+            )
+
+    def rows(self, key: ScoreKey) -> list[ScoreRow]:
+        """All rows stored for ``key``, ordered by utterance id."""
+        out = []
+        for utt_id, result, error, seconds in self._db.execute(
+            "SELECT utt_id, result_json, error, seconds FROM scores WHERE suite=? AND suite_version=? "
+            "AND system=? AND config_hash=? AND metric=? AND metric_version=? AND metric_config=? "
+            "ORDER BY utt_id",
+            _key_tuple(key),
+        ):
+            out.append(ScoreRow(key, utt_id, None if result is None else json.loads(result), error, seconds))
+        return out
+
+    def dump(self) -> list[tuple]:
+        """Every score row without timing or run ids, sorted (to compare two stores)."""
+        return sorted(
+            self._db.execute(
+                "SELECT suite, suite_version, system, config_hash, utt_id, metric, metric_version, "
+                "metric_config, result_json, error FROM scores"
+            ).fetchall()
+        )
+
+    def runs(self) -> list[dict[str, Any]]:
+        """All run records."""
+        rows = self._db.execute(
+            "SELECT run_id, started, finished, suite, suite_version, command, provenance_json FROM runs"
+        ).fetchall()
+        return [
+            {
+                "run_id": r[0],
+                "started": r[1],
+                "finished": r[2],
+                "suite": r[3],
+                "suite_version": r[4],
+                "command": r[5],
+                "provenance": json.loads(r[6]),
+            }
+            for r in rows
+        ]
+
+
+def _key_tuple(key: ScoreKey) -> tuple[str, ...]:
+    return (
+        key.suite,
+        key.suite_version,
+        key.system,
+        key.config_hash,
+        key.metric,
+        key.metric_version,
+        key.metric_config,
+    )
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
