@@ -355,9 +355,14 @@ def process_job(job: Job) -> tuple[Job, list[tuple[int, dict | None, str | None,
     by_rate: dict[int, tuple[np.ndarray, np.ndarray | None]] = {utt.sample_rate: (enhanced, reference)}
     out = []
     for index in job.metrics:
+        try:
+            metric = _metric(index)  # set up once per worker, not timed as part of the kernel
+        except Exception as exc:
+            logger.debug("metric setup failed: %s", traceback.format_exc())
+            out.append((index, None, f"metric setup failed: {_one_line(exc)}", 0.0))
+            continue
         start = time.perf_counter()
         try:
-            metric = _metric(index)
             rate = metric.working_rate(utt.sample_rate)
             if rate not in by_rate:
                 by_rate[rate] = (
