@@ -79,6 +79,7 @@ class Registry(Generic[T]):
         self._entry_points_loaded = entry_point_group is None
         self._discoverers: list[Callable[[Registry[T]], None]] = []
         self._discovered = False
+        self._discovered_keys: set[str] = set()
 
     def register(
         self,
@@ -113,12 +114,25 @@ class Registry(Generic[T]):
         self._discoverers.append(discover)
         self._discovered = False
 
+    def rescan(self) -> None:
+        """Forget what the discoverers found and scan again (e.g. after a search path changed)."""
+        with self._lock:
+            for key in self._discovered_keys:
+                entry = self._entries.pop(key, None)
+                if entry is not None:
+                    for alias in (key, *[a.lower() for a in entry.aliases]):
+                        self._aliases.pop(alias, None)
+            self._discovered_keys = set()
+            self._discovered = False
+
     def _ensure_discovered(self) -> None:
         with self._lock:
             if not self._discovered:
                 self._discovered = True
+                before = set(self._entries)
                 for discover in self._discoverers:
                     discover(self)
+                self._discovered_keys |= set(self._entries) - before
             if not self._entry_points_loaded:
                 self._entry_points_loaded = True
                 self._load_entry_points()
