@@ -78,6 +78,7 @@ def _discover_folders(registry: Registry[SystemSpec]) -> None:
                 logger.error("skipping system folder: %s", exc)
                 continue
             module, _, attr = card.entry.partition(":")
+            module = module.removesuffix(".py").replace("/", ".")
             target = f"{NAMESPACE}.{card_path.parent.name}.{module}:{attr}"
             if card.name.lower() in registry:
                 logger.warning("system %r in %s shadowed by an earlier one", card.name, card_path)

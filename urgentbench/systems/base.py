@@ -93,6 +93,13 @@ class System:
 
     card: ClassVar[SystemCard]
 
+    #: True for a system that works at whatever rate it is given (the ``noisy`` identity):
+    #: the runner then hands it the input at its own rate and skips resampling in both
+    #: directions, so the output is bit-exact where the system is. The card's
+    #: ``sample_rate`` is then only nominal. Default False: the runner resamples to
+    #: ``card.sample_rate`` and back.
+    native_rate_follows_input: ClassVar[bool] = False
+
     def __init__(self, **options: Any):
         unknown = set(options) - set(self.default_options())
         if unknown:
