@@ -499,3 +499,14 @@ def test_missing_part_file_and_size_mismatch_are_reported(toy_package):
     short = dataclasses.replace(asset, files=(AssetFile("weights.bin", "0" * 64, 1700),))
     (data / "weights.part2").write_bytes(blob[1700:])
     assert "hold 3,000 B, expected 1,700 B" in short.problem()
+
+
+def test_repetition_guard_flags_whisper_loops_only():
+    from urgentbench.metrics.asr import COMPRESSION_RATIO_THRESHOLD, compression_ratio
+
+    loop = "3, 2, 3, 4, 5, 6, 7, " + "8, " * 60
+    assert compression_ratio(loop) > COMPRESSION_RATIO_THRESHOLD
+    assert compression_ratio("W.B.L.V.U.N." + "S.T." * 40) > COMPRESSION_RATIO_THRESHOLD
+    for sentence in TRANSCRIPTS.values():
+        assert compression_ratio(sentence) < COMPRESSION_RATIO_THRESHOLD
+    assert compression_ratio("") == 0.0
