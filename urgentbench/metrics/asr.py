@@ -134,6 +134,7 @@ class WhisperErrorRate(Metric):
             "cer", False, "Character error rate of Whisper base, corpus level (1 - CAcc)", aggregate="corpus"
         ),
     )
+    distributions: ClassVar[tuple[str, ...]] = ("faster-whisper", "ctranslate2", "openai-whisper")
     packages: ClassVar[tuple[PackageRequirement, ...]] = (
         PackageRequirement("faster_whisper", pip("faster-whisper==1.2.1")),
         PackageRequirement("ctranslate2", pip("ctranslate2")),
@@ -203,18 +204,15 @@ class WhisperErrorRate(Metric):
 
     def provenance(self) -> dict[str, Any]:
         """Version, options, model identity and library versions."""
-        from importlib import metadata
-
         prov = super().provenance()
-        prov["model"] = dict(self._model_info)
+        info = dict(self._model_info)
+        if not info:
+            from urgentbench.assets import ASSETS, get_asset
+
+            model = str(self.options["model"])
+            info = {"asset": model, "sha256": get_asset(model).sha256} if model in ASSETS else {"path": model}
+        prov["model"] = info
         prov["threads"] = self._threads or "default"
-        versions = {}
-        for package in ("faster-whisper", "ctranslate2", "openai-whisper"):
-            try:
-                versions[package] = metadata.version(package)
-            except metadata.PackageNotFoundError:
-                versions[package] = None
-        prov["packages"] = versions
         prov["decoding"] = {
             "language": "en",
             "temperature": 0.0,

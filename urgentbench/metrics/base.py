@@ -62,6 +62,8 @@ class Metric:
     outputs: ClassVar[tuple[Output, ...]]
     packages: ClassVar[tuple[PackageRequirement, ...]] = ()
     reference_implementation: ClassVar[str] = ""
+    #: Distribution names whose installed versions go into :meth:`provenance`.
+    distributions: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options: Any):
         unknown = set(options) - set(self.default_options())
@@ -104,7 +106,13 @@ class Metric:
 
     def provenance(self) -> dict[str, Any]:
         """Versions and hashes that identify what produced the numbers."""
-        return {"version": self.version, "options": self.options}
+        from urgentbench.provenance import package_versions
+
+        return {
+            "version": self.version,
+            "options": self.options,
+            "packages": package_versions(self.distributions),
+        }
 
     def compute(
         self,

@@ -49,20 +49,6 @@ class IntrusiveMetric(Metric):
 
     category: ClassVar[str] = "intrusive"
     needs_reference: ClassVar[bool] = True
-    #: Distribution names whose installed versions go into :meth:`provenance`.
-    distributions: ClassVar[tuple[str, ...]] = ()
-
-    def provenance(self) -> dict[str, Any]:
-        """Metric version and options plus the installed versions of the packages it calls."""
-        from importlib.metadata import PackageNotFoundError, version
-
-        versions: dict[str, str | None] = {}
-        for dist in self.distributions:
-            try:
-                versions[dist] = version(dist)
-            except PackageNotFoundError:
-                versions[dist] = None
-        return {**super().provenance(), "packages": versions}
 
     def _pair(
         self, estimate: np.ndarray, reference: np.ndarray | None, dtype: type = np.float64

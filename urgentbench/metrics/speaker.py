@@ -50,6 +50,7 @@ class SpeakerSimilarity(Metric):
     outputs: ClassVar[tuple[Output, ...]] = (
         Output("spk_sim", True, "Speaker similarity (Resemblyzer cosine) to the reference"),
     )
+    distributions: ClassVar[tuple[str, ...]] = ("resemblyzer", "torch")
     packages: ClassVar[tuple[PackageRequirement, ...]] = (
         PackageRequirement("resemblyzer", _INSTALL),
         PackageRequirement("webrtcvad", _INSTALL),
@@ -101,15 +102,9 @@ class SpeakerSimilarity(Metric):
 
     def provenance(self) -> dict[str, Any]:
         """Version, options, weights sha256 and resemblyzer's version."""
-        from importlib import metadata
-
         prov = super().provenance()
         prov["weights_sha256"] = self._weights_sha256 or _WEIGHTS_SHA256
         prov["threads"] = self._threads or "default"
-        try:
-            prov["resemblyzer"] = metadata.version("resemblyzer")
-        except metadata.PackageNotFoundError:
-            prov["resemblyzer"] = None
         return prov
 
     def embed(self, waveform: np.ndarray, role: str = "input") -> np.ndarray:
