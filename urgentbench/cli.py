@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -210,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     def scoring_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--suite", required=True, help="suite name (see `urgentbench ls suites`)")
         p.add_argument("--metrics", help="comma-separated metrics (default: the suite's)")
-        p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+        p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                       help="worker processes (default: one per CPU core)")
         p.add_argument("--limit", type=int, help="only the first K utterances")
         p.add_argument("--results-dir", default="results", help="results folder (default ./results)")
         p.add_argument("--retry-errors", action="store_true", help="recompute rows stored as failures")
