@@ -108,6 +108,7 @@ def _run_common(args: argparse.Namespace, producers_factory) -> int:
 
     suite = get_suite(args.suite)
     suite.verify()
+    suite.check_corpora()
     metrics = runner.resolve_metrics(_split(args.metrics), suite, args.skip_unavailable)
     producers = producers_factory(suite)
     results_dir = Path(args.results_dir)
@@ -259,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     from urgentbench.audio import AudioError
+    from urgentbench.data import CorpusNotPreparedError
     from urgentbench.manifest import ManifestError
     from urgentbench.registry import UnknownNameError
     from urgentbench.requirements import MissingRequirementError
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except (UnknownNameError, MissingRequirementError, RunError, SuiteError, ManifestError, CardError, AudioError, ValueError) as exc:
+    except (UnknownNameError, CorpusNotPreparedError, MissingRequirementError, RunError, SuiteError, ManifestError, CardError, AudioError, ValueError) as exc:
         if args.verbose:
             raise
         print(f"urgentbench: error: {exc}", file=sys.stderr)

@@ -107,9 +107,28 @@ class Suite:
         return out
 
     def resolve(self, relative: str) -> Path:
-        """Resolve a path from the manifest against the suite folder."""
+        """Resolve a manifest path: ``@corpus/...`` into a prepared corpus, else against the suite folder.
+
+        Raises:
+            CorpusNotPreparedError: For a corpus that is not prepared.
+        """
+        if relative.startswith("@"):
+            from urgentbench.data import resolve_corpus_path
+
+            return resolve_corpus_path(relative)
         p = Path(relative)
         return p if p.is_absolute() else self.folder / p
+
+    def check_corpora(self) -> None:
+        """Fail before any work when a corpus the suite needs (card field ``corpora``) is not prepared.
+
+        Raises:
+            CorpusNotPreparedError: Naming the exact ``urgentbench data prepare`` command.
+        """
+        from urgentbench.data import corpus_root
+
+        for corpus in self.extra.get("corpora") or []:
+            corpus_root(corpus)
 
     def ranked_outputs(self) -> dict[str, list[str]]:
         """Category -> outputs that count for ranking."""

@@ -128,6 +128,11 @@ def finalise(state: RenderState, source: str | os.PathLike = "<render>") -> tupl
 
 
 def _resolve(path: str, suite_folder: Path) -> Path:
+    """``@corpus/...`` into a prepared corpus; a relative path against the suite folder."""
+    if path.startswith("@"):
+        from urgentbench.data import resolve_corpus_path
+
+        return resolve_corpus_path(path)
     p = Path(path)
     return p if p.is_absolute() else Path(suite_folder) / p
 
