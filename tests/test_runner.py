@@ -211,6 +211,10 @@ def test_rerun_computes_nothing_and_leaderboard_ranks(suite_env: Path, capsys: p
     assert lb["rows"][0]["overall"] == 1.0 and lb["rows"][1]["overall"] == 2.0
     md = (lb_dir / "mini" / "leaderboard.md").read_text()
     assert "(1)" in md and "overall" in md
+    assert main(["-q", "leaderboard", "--suite", "mini", "--metrics", FAST_METRICS, "--results-dir",
+                 str(results), "--output-dir", str(lb_dir), "--by", "speaker"]) == 0
+    breakdown = (lb_dir / "mini" / "breakdown_speaker.md").read_text()
+    assert "## speaker = a (3 utterances)" in breakdown and "## speaker = b (3 utterances)" in breakdown
     csv_lines = (lb_dir / "mini" / "leaderboard.csv").read_text().splitlines()
     assert csv_lines[0].startswith("position,system,config_hash,pesq,pesq_rank")
     assert len(csv_lines) == 3

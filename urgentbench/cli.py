@@ -171,10 +171,24 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         raise runner.RunError(f"{db}: no results yet; run `urgentbench run --suite {suite.name} ...` first")
     with ResultStore(db) as store:
         summaries = summarize(store, suite, metrics, systems=_split(args.systems))
+        if args.by:
+            from urgentbench.report.breakdown import breakdown_table, group_utterances
+
+            groups = {
+                group: summarize(store, suite, metrics, systems=_split(args.systems), utterances=utts)
+                for group, utts in group_utterances(suite.utterances(), args.by).items()
+            }
     lb = build_leaderboard(suite, summaries, metrics, tie=args.tie, allow_partial=args.allow_partial)
     out_dir = Path(args.output_dir) / suite.name
     paths = write_leaderboard(lb, out_dir)
     print(to_markdown(lb))
+    if args.by:
+        outputs = [(o.name, o.higher_is_better) for m in metrics for o in m.cls.outputs]
+        table = breakdown_table(groups, outputs, args.by)
+        path = out_dir / f"breakdown_{args.by}.md"
+        path.write_text(table, encoding="utf-8")
+        paths.append(path)
+        print(table)
     logger.info("wrote %s", ", ".join(str(p) for p in paths))
     return 0
 
@@ -242,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default="leaderboards")
     p.add_argument("--tie", choices=["dense", "min"], default="dense", help="tie method (default dense, as the rules)")
     p.add_argument("--allow-partial", action="store_true", help="also rank systems not scored on every utterance")
+    p.add_argument("--by", metavar="TAG", help="also print per-group tables by an utterance tag "
+                   "(condition, snr_bin, rt60_bin, clip_threshold, cutoff_hz, sample_rate, speaker, ...)")
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("simulate", help="write a suite's noisy inputs to FLAC files")

@@ -14,6 +14,7 @@ import urgentbench
 from urgentbench.metrics import CATEGORIES
 from urgentbench.ranking import rank_systems
 from urgentbench.runner import MetricSpec, ProducerSpec, score_key
+from urgentbench.manifest import Utterance
 from urgentbench.store import ResultStore
 from urgentbench.suites import Suite
 
@@ -46,9 +47,18 @@ def summarize(
     suite: Suite,
     metrics: list[MetricSpec],
     systems: list[str] | None = None,
+    utterances: list[Utterance] | None = None,
 ) -> list[SystemSummary]:
-    """Aggregate every stored system configuration of ``suite`` (optionally only ``systems``)."""
-    utterances = suite.utterances()
+    """Aggregate every stored system configuration of ``suite``.
+
+    Args:
+        store: The results store.
+        suite: The suite (its current version's rows only).
+        metrics: Metrics to aggregate.
+        systems: Only these system names (default: all stored).
+        utterances: Only these utterances (default: the whole manifest), for breakdowns.
+    """
+    utterances = suite.utterances() if utterances is None else utterances
     ids = {u.id for u in utterances}
     out = []
     for info in store.systems(suite.name, suite.version):
