@@ -6,6 +6,7 @@ Examples::
     urgentbench run --system noisy,deepfilternet3 --suite demo --jobs 2
     urgentbench score --suite demo --outputs my_outputs/ --name my-team
     urgentbench leaderboard --suite demo
+    urgentbench data prepare dns2020 --from ~/DNS-Challenge
 """
 
 from __future__ import annotations
@@ -212,6 +213,61 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_prepare(args: argparse.Namespace) -> int:
+    """Verify a local copy of a corpus (``--from``) or download it, and record where it is."""
+    from urgentbench.data.corpora import CORPORA
+
+    corpus = CORPORA.get(args.corpus)()
+    source = Path(args.source).expanduser() if args.source else None
+    dest = Path(args.dest).expanduser() if args.dest else None
+    root = corpus.prepare(source, dest=dest, progress=not args.quiet)
+    print(f"{corpus.name}: verified and recorded at {root}")
+    return 0
+
+
+def cmd_data_score_published(args: argparse.Namespace) -> int:
+    """Score the outputs a corpus publishes (the MaskSR2 demo page's systems) on its sub-suites."""
+    if args.corpus != "masksr2-demo":
+        raise ValueError(f"corpus {args.corpus!r} publishes no system outputs; only masksr2-demo does")
+    from urgentbench.data.masksr2_demo import score_published
+
+    score_published(
+        args.condition,
+        args.results_dir,
+        args.jobs,
+        _split(args.metrics),
+        skip_unavailable=args.skip_unavailable,
+        progress=not args.quiet,
+    )
+    print(f"scored; rank them with: urgentbench leaderboard --suite masksr2-demo/<condition> --results-dir {args.results_dir}")
+    return 0
+
+
+def cmd_data_ls(args: argparse.Namespace) -> int:
+    """List the known corpora: prepared or not (and where), licence, description."""
+    from urgentbench.data import prepared_corpora
+    from urgentbench.data.corpora import CORPORA
+
+    records = prepared_corpora()
+    for entry in CORPORA:
+        record = records.get(entry.name)
+        if record is None:
+            status = "not prepared"
+        elif not Path(record["root"]).is_dir():
+            status = f"recorded at {record['root']}, which no longer exists"
+        else:
+            status = f"prepared at {record['root']} ({record.get('prepared', '?')})"
+        print(f"{entry.name}: {status}")
+        try:
+            cls = entry.load()
+        except Exception as exc:  # a broken third-party corpus must not break the listing
+            print(f"  cannot be loaded: {exc}")
+            continue
+        print(f"  {cls.description}")
+        print(f"  licence: {cls.licence}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``urgentbench`` command."""
     parser = argparse.ArgumentParser(prog="urgentbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -267,6 +323,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int)
     p.add_argument("--results-dir", default="results", help="cache of rendered inputs")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("data", help="prepare and list external corpora")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    q = data_sub.add_parser("prepare", help="download or verify a corpus and record where it is",
+                            epilog="example: urgentbench data prepare dns2020 --from ~/DNS-Challenge")
+    q.add_argument("corpus", help="corpus name (see `urgentbench data ls`)")
+    q.add_argument("--from", dest="source", metavar="DIR", help="verify this local copy, do not download")
+    q.add_argument("--dest", metavar="DIR", help="download folder (default: $URGENTBENCH_DATA/<corpus>)")
+    q.set_defaults(func=cmd_data_prepare)
+    q = data_sub.add_parser("score-published", help="score a corpus's published system outputs",
+                            epilog="example: urgentbench data score-published masksr2-demo --condition gsr")
+    q.add_argument("corpus")
+    q.add_argument("--condition", default="all", help="sub-suite condition (default: all)")
+    q.add_argument("--metrics", help="comma-separated metrics (default: each sub-suite's)")
+    q.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    q.add_argument("--results-dir", default="results")
+    q.add_argument("--skip-unavailable", action="store_true")
+    q.set_defaults(func=cmd_data_score_published)
+    q = data_sub.add_parser("ls", help="list corpora, whether they are prepared, and their licences")
+    q.set_defaults(func=cmd_data_ls)
     return parser
 
 
@@ -277,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     from urgentbench.audio import AudioError
     from urgentbench.data import CorpusNotPreparedError
+    from urgentbench.data.base import CorpusError
     from urgentbench.manifest import ManifestError
     from urgentbench.registry import UnknownNameError
     from urgentbench.requirements import MissingRequirementError
@@ -286,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except (UnknownNameError, CorpusNotPreparedError, MissingRequirementError, RunError, SuiteError, ManifestError, CardError, AudioError, ValueError) as exc:
+    except (UnknownNameError, CorpusNotPreparedError, CorpusError, MissingRequirementError, RunError, SuiteError, ManifestError, CardError, AudioError, ValueError) as exc:
         if args.verbose:
             raise
         print(f"urgentbench: error: {exc}", file=sys.stderr)

@@ -27,14 +27,14 @@ T = TypeVar("T")
 class UnknownNameError(KeyError):
     """Raised when a registry is asked for a name it does not know."""
 
-    def __init__(self, kind: str, name: str, known: list[str]):
+    def __init__(self, kind: str, name: str, known: list[str], plural: str | None = None):
         self.kind = kind
         self.name = name
         self.known = sorted(known)
         close = difflib.get_close_matches(name, self.known, n=3, cutoff=0.5)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         listing = ", ".join(self.known) if self.known else "(none registered)"
-        self.message = f"unknown {kind} {name!r}.{hint} Known {kind}s: {listing}"
+        self.message = f"unknown {kind} {name!r}.{hint} Known {plural or kind + 's'}: {listing}"
         super().__init__(self.message)
 
     def __str__(self) -> str:  # KeyError quotes its message otherwise
@@ -68,10 +68,12 @@ class Registry(Generic[T]):
     Args:
         kind: What the registry holds, used in messages ("system", "metric").
         entry_point_group: Entry-point group scanned once, on first lookup.
+        plural: Plural of ``kind`` in messages (default ``kind + "s"``).
     """
 
-    def __init__(self, kind: str, entry_point_group: str | None = None):
+    def __init__(self, kind: str, entry_point_group: str | None = None, plural: str | None = None):
         self.kind = kind
+        self.plural = plural
         self.entry_point_group = entry_point_group
         self._entries: dict[str, Entry[T]] = {}
         self._aliases: dict[str, str] = {}
@@ -160,7 +162,7 @@ class Registry(Generic[T]):
         self._ensure_discovered()
         key = self._aliases.get(name.lower())
         if key is None:
-            raise UnknownNameError(self.kind, name, self.names(include_aliases=True))
+            raise UnknownNameError(self.kind, name, self.names(include_aliases=True), plural=self.plural)
         return self._entries[key]
 
     def get(self, name: str) -> T:

@@ -1,5 +1,8 @@
 """Suites: a versioned manifest plus a YAML card, found in ``data_manifests/<suite>/``.
 
+Sub-suites of one corpus may be grouped one level deeper, ``data_manifests/<group>/<suite>/``;
+their name is the relative folder path (``masksr2-demo/gsr``).
+
 ``card.yaml`` fields: ``name``, ``version``, ``description``, ``sample_rate``,
 ``manifest`` (file name, relative to the folder), ``manifest_sha256``, ``metrics``
 (metric names computed), ``categories`` (URGENT category -> list of ranked outputs),
@@ -142,11 +145,23 @@ def suite_dirs() -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
+def suite_cards(directory: Path) -> list[tuple[str, Path]]:
+    """``(suite name, card path)`` of the suites in one search directory.
+
+    A suite is a folder holding ``card.yaml``, one or two levels deep: ``<suite>/card.yaml``
+    is named ``<suite>``, and ``<group>/<suite>/card.yaml`` (sub-suites of one corpus, e.g.
+    ``masksr2-demo/gsr``) is named ``<group>/<suite>``, its folder path relative to
+    ``directory``. Cards write the same name in their ``name`` field.
+    """
+    cards = [*directory.glob("*/card.yaml"), *directory.glob("*/*/card.yaml")]
+    found = [(card.parent.relative_to(directory).as_posix(), card) for card in cards]
+    return sorted(found, key=lambda item: item[0])
+
+
 def _discover(registry: Registry[Path]) -> None:
     seen: set[str] = set()
     for directory in suite_dirs():
-        for card in sorted(directory.glob("*/card.yaml")):
-            name = card.parent.name
+        for name, card in suite_cards(directory):
             if name.lower() not in seen:
                 seen.add(name.lower())
                 registry.register(name, card, origin=str(card))
