@@ -39,6 +39,11 @@ class SystemCard:
     licence: str = ""
     packages: list[PackageRequirement] = field(default_factory=list)
     assets: list[str] = field(default_factory=list)
+    #: Algorithmic latency in milliseconds as a streaming system (frame buffering plus
+    #: look-ahead and overlap-add delay); None when not stated.
+    algorithmic_latency_ms: float | None = None
+    #: Number of trained parameters, or a short text ("n/a" for DSP); None when not stated.
+    parameters: int | str | None = None
     folder: str | None = None
 
     @classmethod
@@ -64,6 +69,18 @@ class SystemCard:
             raise CardError(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
         if not isinstance(data["sample_rate"], int) or data["sample_rate"] <= 0:
             raise CardError(f"{path}: sample_rate must be a positive integer")
+        latency = data.get("algorithmic_latency_ms")
+        if latency is not None and (
+            isinstance(latency, bool) or not isinstance(latency, (int, float)) or latency < 0
+        ):
+            raise CardError(f"{path}: algorithmic_latency_ms must be a non-negative number")
+        params = data.get("parameters")
+        if params is not None and (
+            isinstance(params, bool)
+            or not isinstance(params, (int, str))
+            or (isinstance(params, int) and params < 0)
+        ):
+            raise CardError(f"{path}: parameters must be a non-negative integer or a text such as 'n/a'")
         packages = []
         for item in data.get("packages") or []:
             if not isinstance(item, dict) or set(item) != {"module", "install"}:
