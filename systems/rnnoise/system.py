@@ -160,15 +160,9 @@ class RNNoise(System):
 
     def provenance(self) -> dict[str, Any]:
         """Card, options, the weight table's sha256, the parameter count and pyrnnoise's version."""
-        from importlib import metadata
-
         prov = super().provenance()
         prov["weights_sha256"] = _WEIGHTS_SHA256
         prov["model_parameters"] = PARAMETERS
-        try:
-            prov["pyrnnoise"] = metadata.version("pyrnnoise")
-        except metadata.PackageNotFoundError:
-            prov["pyrnnoise"] = None
         return prov
 
     def enhance(self, waveform: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:

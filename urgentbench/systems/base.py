@@ -144,8 +144,14 @@ class System:
         raise NotImplementedError
 
     def provenance(self) -> dict[str, Any]:
-        """Card, options and model hashes identifying the outputs."""
-        return {"card": self.card.to_dict(), "options": self.options}
+        """Card, options and the installed versions of the card's packages (subclasses add model hashes)."""
+        from importlib import metadata
+
+        from urgentbench.provenance import package_versions
+
+        by_module = metadata.packages_distributions()
+        dists = sorted({d for req in self.card.packages for d in by_module.get(req.module, [req.module])})
+        return {"card": self.card.to_dict(), "options": self.options, "packages": package_versions(tuple(dists))}
 
     def config_hash(self) -> str:
         """A short hash of what changes outputs: the system name, version-relevant options."""
