@@ -158,6 +158,17 @@ def cmd_score(args: argparse.Namespace) -> int:
     return _run_common(args, factory)
 
 
+def cmd_enhance(args: argparse.Namespace) -> int:
+    """Run a system on the user's own audio files (a file or a folder, searched recursively)."""
+    from urgentbench.enhance import enhance_files
+
+    report = enhance_files(args.system, args.input, args.output, parse_kv(args.system_args), progress=not args.quiet)
+    print(f"{report.written} file(s) written to {args.output}, {len(report.failed)} failed")
+    for line in report.failed:
+        print(f"  {line}")
+    return 1 if report.failed else 0
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Rank every system stored for a suite and write Markdown, CSV and JSON."""
     from urgentbench import runner
@@ -303,6 +314,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="name shown on the leaderboard")
     scoring_options(p)
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("enhance", help="run a system on your own files, outside any suite",
+                       epilog="example: urgentbench enhance --system deepfilternet3 --input noisy/ --output enhanced/")
+    p.add_argument("--system", required=True)
+    p.add_argument("--system-args", help="k=v,... options of the system")
+    p.add_argument("--input", required=True, help="an audio file or a folder of .wav/.flac files")
+    p.add_argument("--output", required=True, help="output folder (same relative names, as 16-bit FLAC)")
+    p.set_defaults(func=cmd_enhance)
 
     p = sub.add_parser("leaderboard", help="rank stored systems and write leaderboards/<suite>/")
     p.add_argument("--suite", required=True)
