@@ -380,9 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     from urgentbench.suites import SuiteError
     from urgentbench.systems.base import CardError
 
+    user_errors = (
+        UnknownNameError, CorpusNotPreparedError, CorpusError, MissingRequirementError, RunError,
+        SuiteError, ManifestError, CardError, AudioError, FileNotFoundError, ValueError,
+    )
     try:
         return int(args.func(args) or 0)
-    except (UnknownNameError, CorpusNotPreparedError, CorpusError, MissingRequirementError, RunError, SuiteError, ManifestError, CardError, AudioError, ValueError) as exc:
+    except user_errors as exc:
         if args.verbose:
             raise
         print(f"urgentbench: error: {exc}", file=sys.stderr)
