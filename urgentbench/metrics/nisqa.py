@@ -1,0 +1,263 @@
+"""NISQA v2.0: non-intrusive speech quality (MOS) and its four quality dimensions.
+
+URGENT ranks only the MOS prediction (``nisqa_mos``); noisiness, discontinuity,
+coloration and loudness are reported for diagnosis. The weights are ``weights/nisqa.tar``
+of gabrielmittag/NISQA (asset ``nisqa-v2``, CC BY-NC-SA 4.0: non-commercial use only);
+the network and feature code is NISQA's own, from the ``nisqa`` package.
+
+How this reproduces NISQA's own prediction (``nisqaModel(args).predict()`` in
+``predict_file`` mode, and URGENT's ``nisqa_utils.predict_nisqa``, which does the same):
+
+- **Working rate: the file's own.** The checkpoint's ``ms_sr`` is ``None``, so NISQA
+  reads the file with ``librosa.load(path, sr=None)``: no resampling at all, and the
+  mel spectrogram is computed at the file's rate (10 ms hop, 20 ms window, 4096-point
+  FFT, 48 mel bands up to 20 kHz; bands above the Nyquist frequency stay empty below
+  40 kHz, which is why NISQA scores band-limited audio lower). The metric therefore
+  declares no working rate (``sample_rate = None``): the runner hands :meth:`compute`
+  the samples of the file at their native rate, exactly what NISQA reads. Forcing
+  48 kHz would change the numbers (fixture a at 16 kHz: MOS 1.1639 native vs 1.1750
+  at 48 kHz). Had a rate been set, ``librosa.load`` would resample with soxr
+  ``"soxr_hq"``, which is bit-identical to our soxr ``"HQ"`` apart from librosa's
+  one-sample length fix.
+- **Features**: NISQA's ``get_librosa_melspec`` takes a path; it is given an in-memory
+  32-bit float WAV of the waveform, which librosa reads back bit-exactly, so the
+  spectrogram is NISQA's own. ``segment_specs`` cuts it into 15-frame segments with a
+  hop of 4 frames, padded to the checkpoint's 1300 segments.
+- **Network**: ``NISQA_DIM`` built from the checkpoint's arguments, loaded with
+  ``strict=True``, evaluated in inference mode on the CPU with batch size 1 (as
+  ``predict_dim`` with ``bs=1``).
+- **Weights**: the asset's sha256 is checked (:meth:`urgentbench.assets.Asset.path`)
+  before ``torch.load(..., weights_only=True)``; the checkpoint holds only a dict of
+  plain Python values and tensors, so no pickled code is ever run.
+
+Inputs NISQA cannot score raise :class:`MetricError`: fewer than 15 mel frames (about
+0.14 s), more than 1300 segments (about 52 s; NISQA itself raises), NaN/Inf samples,
+and digital silence. For an all-zero input NISQA would report a MOS of about 2.11,
+higher than it gives much real speech; that number says nothing about quality, so it
+is refused here (a deliberate deviation; the failure is listed on the leaderboard).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from urgentbench.metrics._threads import resolve_threads
+from urgentbench.metrics.base import Metric, MetricError, Output
+from urgentbench.requirements import PackageRequirement, pip
+
+logger = logging.getLogger(__name__)
+
+#: The asset holding ``nisqa.tar`` (NISQA v2.0).
+ASSET = "nisqa-v2"
+_CHECKPOINT = "nisqa.tar"
+#: Checkpoint arguments handed to NISQA_DIM (the same keys as nisqaModel._loadModel).
+_MODEL_KEYS = (
+    "ms_seg_length", "ms_n_mels",
+    "cnn_model", "cnn_c_out_1", "cnn_c_out_2", "cnn_c_out_3", "cnn_kernel_size", "cnn_dropout",
+    "cnn_pool_1", "cnn_pool_2", "cnn_pool_3", "cnn_fc_out_h",
+    "td", "td_sa_d_model", "td_sa_nhead", "td_sa_pos_enc", "td_sa_num_layers", "td_sa_h", "td_sa_dropout",
+    "td_lstm_h", "td_lstm_num_layers", "td_lstm_dropout", "td_lstm_bidirectional",
+    "td_2", "td_2_sa_d_model", "td_2_sa_nhead", "td_2_sa_pos_enc", "td_2_sa_num_layers", "td_2_sa_h",
+    "td_2_sa_dropout", "td_2_lstm_h", "td_2_lstm_num_layers", "td_2_lstm_dropout", "td_2_lstm_bidirectional",
+    "pool", "pool_att_h", "pool_att_dropout",
+)  # fmt: skip
+#: Feature arguments of the checkpoint, recorded in provenance.
+_FEATURE_KEYS = (
+    "ms_sr", "ms_n_fft", "ms_hop_length", "ms_win_length", "ms_n_mels", "ms_fmax",
+    "ms_seg_length", "ms_seg_hop_length", "ms_max_segments",
+)  # fmt: skip
+_OUTPUTS = ("nisqa_mos", "nisqa_noi", "nisqa_dis", "nisqa_col", "nisqa_loud")
+
+
+class NISQA(Metric):
+    """NISQA v2.0 MOS and quality dimensions of the enhanced speech (no reference needed).
+
+    Options:
+        threads: torch intra-op threads; None uses ``$URGENTBENCH_THREADS`` (set by the
+            runner to cores // jobs) or torch's default.
+    """
+
+    name: ClassVar[str] = "nisqa"
+    aliases: ClassVar[tuple[str, ...]] = ("nisqa_mos",)
+    description: ClassVar[str] = (
+        "NISQA v2.0 non-intrusive MOS plus noisiness, discontinuity, coloration, loudness"
+    )
+    category: ClassVar[str] = "non-intrusive"
+    needs_reference: ClassVar[bool] = False
+    #: NISQA works at the file's own rate (the checkpoint's ms_sr is None; see the module docstring).
+    sample_rate: ClassVar[int | None] = None
+    version: ClassVar[str] = "1"
+    outputs: ClassVar[tuple[Output, ...]] = (
+        Output("nisqa_mos", True, "NISQA v2.0 overall quality MOS (ranked by URGENT)"),
+        Output("nisqa_noi", True, "NISQA noisiness dimension (higher: less noisy)"),
+        Output("nisqa_dis", True, "NISQA discontinuity dimension (higher: fewer discontinuities)"),
+        Output("nisqa_col", True, "NISQA coloration dimension (higher: less coloured)"),
+        Output("nisqa_loud", True, "NISQA loudness dimension (higher: better loudness)"),
+    )
+    distributions: ClassVar[tuple[str, ...]] = ("nisqa", "torch", "librosa", "soundfile", "numpy")
+    packages: ClassVar[tuple[PackageRequirement, ...]] = (
+        PackageRequirement("nisqa", pip("nisqa==2.0.post2", no_deps=True)),
+        PackageRequirement("torch", "pip install torch==2.13.0"),
+        PackageRequirement("librosa", pip("librosa")),
+        # imported at module level by nisqa.NISQA_lib
+        PackageRequirement("pandas", pip("pandas<4")),
+        PackageRequirement("matplotlib", pip("matplotlib")),
+    )
+    reference_implementation: ClassVar[str] = (
+        "gabrielmittag/NISQA v2.0 (nisqa 2.0.post2: get_librosa_melspec, segment_specs, NISQA_DIM) with "
+        "weights/nisqa.tar, as run by URGENT's calculate_nonintrusive_nisqa.py (nisqa_utils.predict_nisqa)"
+    )
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self._model: Any = None
+        self._args: dict[str, Any] = {}
+        self._threads = 0
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """``threads``: torch intra-op threads (None: ``$URGENTBENCH_THREADS`` or torch's default)."""
+        return {"threads": None}
+
+    @classmethod
+    def assets(cls) -> Sequence[Any]:
+        """The NISQA v2.0 weights."""
+        from urgentbench.assets import get_asset
+
+        return (get_asset(ASSET),)
+
+    def setup(self) -> None:
+        """Verify the weights' sha256, then load the checkpoint and build NISQA_DIM once.
+
+        Raises:
+            AssetError: When the weights are missing or corrupt (the message holds the fix commands).
+            RuntimeError: When the checkpoint is not a NISQA_DIM model working at the native rate.
+        """
+        from urgentbench.assets import get_asset
+
+        folder = get_asset(ASSET).path()  # sha256-verified before anything is deserialised
+        import torch
+
+        with warnings.catch_warnings():
+            # nisqa sets a pandas option on import that pandas 3 deprecates (harmless)
+            warnings.filterwarnings("ignore", message=".*chained_assignment")
+            from nisqa import NISQA_lib
+
+        self._threads = resolve_threads(self.options["threads"])
+        if self._threads:
+            torch.set_num_threads(self._threads)
+        checkpoint = torch.load(folder / _CHECKPOINT, map_location="cpu", weights_only=True)
+        args = checkpoint["args"]
+        if args.get("model") != "NISQA_DIM":
+            raise RuntimeError(
+                f"{folder / _CHECKPOINT} holds a {args.get('model')!r} model, expected NISQA_DIM"
+            )
+        if args.get("ms_sr") is not None:  # NISQA would resample first; the metric works at the native rate
+            raise RuntimeError(
+                f"{folder / _CHECKPOINT} sets ms_sr={args['ms_sr']}; only ms_sr=None is supported"
+            )
+        model = NISQA_lib.NISQA_DIM(**{key: args[key] for key in _MODEL_KEYS})
+        model.load_state_dict(checkpoint["model_state_dict"], strict=True)
+        model.eval()
+        self._model, self._args = model, args
+        # Warm up (librosa's mel filters, torch's first run), so that per-utterance timings are steady.
+        rng = np.random.default_rng(0)
+        self._predict(0.01 * rng.standard_normal(16000).astype(np.float32), 16000)
+        logger.debug("NISQA loaded from %s (%s threads)", folder, self._threads or "default")
+
+    def provenance(self) -> dict[str, Any]:
+        """Version, options, weights identity, feature settings and library versions."""
+        from urgentbench.assets import get_asset
+
+        prov = super().provenance()
+        prov["model"] = get_asset(ASSET).provenance()
+        if self._args:
+            prov["features"] = {key: self._args.get(key) for key in _FEATURE_KEYS}
+        prov["device"] = "cpu"
+        prov["threads"] = self._threads or "default"
+        return prov
+
+    def compute(
+        self,
+        estimate: np.ndarray,
+        reference: np.ndarray | None,
+        sample_rate: int,
+        *,
+        transcript: str | None = None,
+    ) -> dict[str, Any]:
+        """Score one waveform at its native rate.
+
+        Returns:
+            ``nisqa_mos``, ``nisqa_noi``, ``nisqa_dis``, ``nisqa_col`` and ``nisqa_loud``.
+
+        Raises:
+            MetricError: For an empty, non-finite, silent, too short or too long waveform.
+        """
+        if self._model is None:
+            self.setup()
+        x = np.asarray(estimate, dtype=np.float32)
+        if x.ndim != 1 or x.size == 0:
+            raise MetricError(f"NISQA needs a non-empty mono waveform, got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise MetricError("NISQA input contains NaN or Inf samples")
+        if not np.any(x):
+            raise MetricError("NISQA input is digital silence (all zeros); its score would be meaningless")
+        scores = self._predict(x, int(sample_rate))
+        return dict(zip(_OUTPUTS, scores))
+
+    def _predict(self, x: np.ndarray, sample_rate: int) -> list[float]:
+        """NISQA's own features and network on ``x``: MOS, NOI, DIS, COL, LOUD."""
+        import soundfile as sf
+        import torch
+        from nisqa import NISQA_lib
+
+        args = self._args
+        # NISQA reads a file with librosa; a float WAV in memory is read back bit-exactly.
+        wav = io.BytesIO()
+        sf.write(wav, x, sample_rate, format="WAV", subtype="FLOAT")
+        wav.seek(0)
+        with warnings.catch_warnings():
+            # Expected for NISQA's settings: empty mel bands above Nyquist below 40 kHz, and a
+            # 4096-point FFT longer than very short inputs.
+            warnings.simplefilter("ignore", UserWarning)
+            spec = NISQA_lib.get_librosa_melspec(
+                wav,
+                sr=args["ms_sr"],
+                n_fft=args["ms_n_fft"],
+                hop_length=args["ms_hop_length"],
+                win_length=args["ms_win_length"],
+                n_mels=args["ms_n_mels"],
+                fmax=args["ms_fmax"],
+                ms_channel=None,
+            )
+        seg_length, seg_hop, max_segments = (
+            args["ms_seg_length"],
+            args["ms_seg_hop_length"],
+            args["ms_max_segments"],
+        )
+        frames = spec.shape[1]
+        hop_s = args["ms_hop_length"]
+        if frames < seg_length:
+            raise MetricError(
+                f"NISQA needs at least {seg_length} mel frames (about {(seg_length - 1) * hop_s:.2f} s), "
+                f"got {frames} ({x.size / sample_rate:.3f} s)"
+            )
+        n_segments = math.ceil((frames - seg_length + 1) / seg_hop)
+        if n_segments > max_segments:
+            limit_s = ((max_segments - 1) * seg_hop + seg_length - 1) * hop_s
+            raise MetricError(
+                f"NISQA scores at most {max_segments} segments (about {limit_s:.0f} s), "
+                f"got {n_segments} ({x.size / sample_rate:.1f} s)"
+            )
+        label = f"<{x.size} samples at {sample_rate} Hz>"
+        segments, n_wins = NISQA_lib.segment_specs(label, spec, seg_length, seg_hop, max_segments)
+        with torch.inference_mode():
+            out = self._model(segments.unsqueeze(0), torch.as_tensor(n_wins).reshape(1))
+        return [float(v) for v in out[0].tolist()]
