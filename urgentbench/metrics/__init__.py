@@ -18,6 +18,7 @@ _BUILTIN = {
     "mcd": ("urgentbench.metrics.intrusive:MCD", ()),
     "dnsmos": ("urgentbench.metrics.dnsmos:DNSMOS", ("dnsmos_ovrl",)),
     "nisqa": ("urgentbench.metrics.nisqa:NISQA", ("nisqa_mos",)),
+    "plcmos": ("urgentbench.metrics.plcmos:PLCMOS", ()),
     "spk_sim": ("urgentbench.metrics.speaker:SpeakerSimilarity", ("speaker_similarity", "spksim")),
     "wer": ("urgentbench.metrics.asr:WhisperErrorRate", ("cer", "asr")),
 }
