@@ -27,6 +27,11 @@ Whatever the sources, ``urgentbench assets add NAME --from FILE`` (:func:`add`) 
 a local copy after checking it against the pins. A missing or corrupt asset is reported
 with the exact commands that fix it (:meth:`Asset.problem`).
 
+A file whose publisher states only a prefix of its sha256 (the torch.hub convention of a
+hash prefix in the file name) is *partially pinned*: it is verified against that prefix
+(``AssetFile.sha256_prefix``), its size is checked only when known, and ``urgentbench
+assets ls`` says so. A full pin is preferred whenever the full digest is known.
+
 Files are handed out only after their sha256 matched (:meth:`Asset.path` hashes every
 file once per process). Writes are atomic: files are assembled in a temporary folder
 next to the final one, verified, and renamed into place, so a crash or a concurrent
@@ -94,13 +99,52 @@ class AssetFile:
 
     Args:
         name: Path of the file inside the asset folder (``"model.bin"``).
-        sha256: Expected hex sha256 of the complete file.
-        size: Expected size in bytes.
+        sha256: Expected hex sha256 of the complete file; empty for a partially pinned
+            file (then ``sha256_prefix`` is required).
+        size: Expected size in bytes; None when unknown (checked only when given).
+        sha256_prefix: For a partially pinned file: the leading hex digits of its sha256
+            that the publisher states (at least 8), used when the full digest is unknown.
     """
 
     name: str
-    sha256: str
-    size: int
+    sha256: str = ""
+    size: int | None = None
+    sha256_prefix: str = ""
+
+    def __post_init__(self) -> None:
+        hexdigits = set("0123456789abcdef")
+        if self.sha256:
+            if len(self.sha256) != 64 or not set(self.sha256) <= hexdigits:
+                raise ValueError(f"{self.name}: sha256 must be 64 lower-case hex digits")
+            if self.sha256_prefix:
+                raise ValueError(f"{self.name}: give either sha256 or sha256_prefix, not both")
+        elif not (8 <= len(self.sha256_prefix) < 64 and set(self.sha256_prefix) <= hexdigits):
+            raise ValueError(f"{self.name}: needs a sha256, or a sha256_prefix of 8 to 63 lower-case hex digits")
+        if self.size is not None and self.size < 0:
+            raise ValueError(f"{self.name}: size must be non-negative")
+
+    @property
+    def fully_pinned(self) -> bool:
+        """True when the full sha256 and the size are known."""
+        return bool(self.sha256) and self.size is not None
+
+    def matches(self, digest: str) -> bool:
+        """Whether a file with sha256 ``digest`` is this file (prefix match when partially pinned)."""
+        return digest == self.sha256 if self.sha256 else digest.startswith(self.sha256_prefix)
+
+    def size_matches(self, size: int) -> bool:
+        """Whether ``size`` bytes is this file's size (always true when the size is unknown)."""
+        return self.size is None or size == self.size
+
+    def expected(self) -> str:
+        """The expectation in words: ``sha256 X (N B)`` or ``sha256 starting with X``."""
+        digest = f"sha256 {self.sha256}" if self.sha256 else f"sha256 starting with {self.sha256_prefix}"
+        return digest if self.size is None else f"{digest} ({self.size:,} B)"
+
+    def pin_line(self) -> str:
+        """``name size sha256`` (``?`` and ``prefix:X`` for what is not known), for digests."""
+        size = "?" if self.size is None else str(self.size)
+        return f"{self.name} {size} {self.sha256 or 'prefix:' + self.sha256_prefix}\n"
 
 
 @dataclass(frozen=True)
@@ -200,7 +244,7 @@ class PackageSource:
                         return f"package '{part.module}' is not installed"
                     return f"package '{part.module}' lacks {part.path}"
                 total += located.stat().st_size
-            if total != f.size:
+            if not f.size_matches(total):
                 return f"the package parts of {f.name} hold {total:,} B, expected {f.size:,} B"
         return None
 
@@ -268,13 +312,14 @@ class DownloadSource:
 
         for f in files:
             target = dest / f.name
-            if target.is_file() and target.stat().st_size == f.size and sha256_file(target) == f.sha256:
+            if target.is_file() and f.size_matches(target.stat().st_size) and f.matches(sha256_file(target)):
                 logger.info("%s: already downloaded", target)
                 continue
             failures = []
             for url in self.urls[f.name]:
                 try:
-                    download(url, target, sha256=f.sha256, size=f.size, progress=progress)
+                    # A partially pinned file is checked against its prefix by the caller.
+                    download(url, target, sha256=f.sha256 or None, size=f.size, progress=progress)
                     break
                 except DownloadError as exc:
                     logger.warning("%s", exc)
@@ -312,14 +357,28 @@ class Asset:
     # ----------------------------------------------------------------- identity
     @property
     def sha256(self) -> str:
-        """A digest of the whole asset: sha256 over the sorted ``name size sha256`` lines of its files."""
-        lines = "".join(f"{f.name} {f.size} {f.sha256}\n" for f in sorted(self.files, key=lambda f: f.name))
+        """A digest of the whole asset: sha256 over the sorted ``name size sha256`` lines of its files.
+
+        For a partially pinned file the line holds ``?`` for an unknown size and
+        ``prefix:X`` for the digest (:meth:`AssetFile.pin_line`).
+        """
+        lines = "".join(f.pin_line() for f in sorted(self.files, key=lambda f: f.name))
         return hashlib.sha256(lines.encode()).hexdigest()
 
     @property
     def size(self) -> int:
-        """Total size of the files in bytes."""
-        return sum(f.size for f in self.files)
+        """Total size of the files in bytes (of those whose size is known)."""
+        return sum(f.size or 0 for f in self.files)
+
+    @property
+    def size_known(self) -> bool:
+        """True when every file's size is pinned."""
+        return all(f.size is not None for f in self.files)
+
+    @property
+    def partially_pinned(self) -> bool:
+        """True when some file is pinned by a sha256 prefix only (its full digest is unknown)."""
+        return any(not f.sha256 for f in self.files)
 
     @property
     def urls(self) -> dict[str, str]:
@@ -333,12 +392,17 @@ class Asset:
         return out
 
     def provenance(self) -> dict[str, Any]:
-        """Name, digest and per-file hashes, for result provenance."""
-        return {
-            "name": self.name,
-            "sha256": self.sha256,
-            "files": {f.name: {"sha256": f.sha256, "size": f.size} for f in self.files},
-        }
+        """Name, digest and per-file hashes, for result provenance.
+
+        A partially pinned file is listed with its ``sha256_prefix`` (and ``sha256`` None);
+        users of such an asset record the full digest of the copy they loaded themselves.
+        """
+        files: dict[str, dict[str, Any]] = {}
+        for f in self.files:
+            files[f.name] = {"sha256": f.sha256 or None, "size": f.size}
+            if not f.sha256:
+                files[f.name]["sha256_prefix"] = f.sha256_prefix
+        return {"name": self.name, "sha256": self.sha256, "files": files}
 
     # ----------------------------------------------------------------- location and fixes
     def directory(self) -> Path:
@@ -374,12 +438,12 @@ class Asset:
             if not path.is_file():
                 return f"{f.name} is missing"
             size = path.stat().st_size
-            if size != f.size:
+            if not f.size_matches(size):
                 return f"{f.name} has {size:,} B, expected {f.size:,} B"
             if deep:
                 digest = sha256_file(path)
-                if digest != f.sha256:
-                    return f"{f.name} has sha256 {digest}, expected {f.sha256}"
+                if not f.matches(digest):
+                    return f"{f.name} has sha256 {digest}, expected {f.sha256 or f.expected()}"
         return None
 
     def _buildable(self) -> bool:
@@ -542,10 +606,10 @@ class Asset:
         try:
             for f in self.files:
                 size, digest = _copy_hashing(sources[f.name], tmp / f.name)
-                if size != f.size or digest != f.sha256:
+                if not f.size_matches(size) or not f.matches(digest):
                     raise AssetError(
                         f"asset '{self.name}': {sources[f.name]} is not the pinned {f.name}: "
-                        f"expected sha256 {f.sha256} ({f.size:,} B), actual sha256 {digest} ({size:,} B); "
+                        f"expected {f.expected()}, actual sha256 {digest} ({size:,} B); "
                         f"nothing was installed"
                     )
             with _VERIFY_LOCK:
@@ -577,11 +641,11 @@ class Asset:
                 source.build(self.files, stage, progress=progress)
                 for f in self.files:
                     digest = sha256_file(stage / f.name)
-                    if digest != f.sha256:
+                    if not f.matches(digest) or not f.size_matches((stage / f.name).stat().st_size):
                         fix = f"; fix: {_force(source.fix())}" if source.fix() else ""
                         raise AssetError(
                             f"asset '{self.name}': {f.name} {source.describe()} has sha256 {digest}, "
-                            f"expected {f.sha256} (wrong version or damaged copy){fix}"
+                            f"expected {f.sha256 or f.expected()} (wrong version or damaged copy){fix}"
                         )
                 for leftover in [p for p in stage.rglob("*") if p.is_file()]:
                     if leftover.relative_to(stage).as_posix() not in {f.name for f in self.files}:
@@ -841,13 +905,55 @@ NISQA_TTS = Asset(
     sources=(DownloadSource(urls={"nisqa_tts.tar": (f"{_NISQA_URL}/nisqa_tts.tar",)}),),
 )
 
+#: DEMUCS (facebookresearch/denoiser) pre-trained weights, as listed in denoiser/pretrained.py
+#: of denoiser 0.1.5. Each file name ends with the first 16 hex digits of its sha256 (the
+#: torch.hub ``check_hash`` convention); the full digests and sizes are not published, so
+#: these assets are partially pinned (sha256 prefix only).
+_DEMUCS_ROOT = "https://dl.fbaipublicfiles.com/adiyoss/denoiser/"
+_DEMUCS_LICENCE = (
+    "CC-BY-NC-4.0 (facebookresearch/denoiser code and pre-trained models, Facebook, Inc.: "
+    "non-commercial use only, attribution required; LICENSE of the repository and of denoiser 0.1.5)"
+)
+
+
+def _demucs_asset(name: str, stem: str, prefix: str, description: str) -> Asset:
+    filename = f"{stem}-{prefix}.th"
+    return Asset(
+        name=name,
+        description=description,
+        licence=_DEMUCS_LICENCE,
+        homepage="https://github.com/facebookresearch/denoiser",
+        files=(AssetFile(filename, sha256_prefix=prefix),),
+        sources=(DownloadSource(urls={filename: (_DEMUCS_ROOT + filename,)}),),
+    )
+
+
+DEMUCS_DNS48 = _demucs_asset(
+    "demucs-dns48", "dns48", "11decc9d8e3f0998", "DEMUCS denoiser, causal, H=48, trained on DNS (16 kHz)"
+)
+DEMUCS_DNS64 = _demucs_asset(
+    "demucs-dns64", "dns64", "a7761ff99a7d5bb6", "DEMUCS denoiser, causal, H=64, trained on DNS (16 kHz)"
+)
+DEMUCS_MASTER64 = _demucs_asset(
+    "demucs-master64",
+    "master64",
+    "8a5dfb4bb92753dd",
+    "DEMUCS denoiser, causal, H=64, trained on DNS and Valentini (16 kHz)",
+)
+
 register_asset(WHISPER_BASE_CT2, aliases=("faster-whisper-base",))
 register_asset(NISQA_V2, aliases=("nisqa",))
 register_asset(NISQA_TTS)
+register_asset(DEMUCS_DNS48)
+register_asset(DEMUCS_DNS64)
+register_asset(DEMUCS_MASTER64)
 
 __all__ = [
     "ASSETS",
     "CORRUPT",
+    "DEMUCS_DNS48",
+    "DEMUCS_DNS64",
+    "DEMUCS_MASTER64",
     "MISSING",
     "NISQA_TTS",
     "NISQA_V2",

@@ -309,7 +309,12 @@ def cmd_assets_ls(args: argparse.Namespace) -> int:
             state += f" ({status.detail})"
         print(f"{asset.name}: {state}")
         print(f"  {asset.description}")
-        print(f"  size: {_human_size(asset.size)} in {len(asset.files)} file(s)")
+        if asset.size_known:
+            print(f"  size: {_human_size(asset.size)} in {len(asset.files)} file(s)")
+        else:
+            print(f"  size: unknown ({len(asset.files)} file(s))")
+        if asset.partially_pinned:
+            print("  partially pinned: sha256 prefix only (the full sha256 is not published)")
         print(f"  licence: {asset.licence}")
         print(f"  needed by: {', '.join(users.get(asset.name, [])) or 'nothing built in'}")
         for source in asset.sources:

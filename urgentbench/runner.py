@@ -129,7 +129,7 @@ def system_producer(name: str, options: dict[str, Any] | None = None) -> Produce
     """
     options = dict(options or {})
     spec = SYSTEMS.get(name)
-    avail = spec.availability()
+    avail = spec.availability(options)
     if not avail.ok:
         raise MissingRequirementError("system", spec.card.name, avail)
     system = spec.load_class()(**options)

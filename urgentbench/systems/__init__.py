@@ -32,9 +32,19 @@ class SystemSpec:
     cls: type[System] | None = None
     target: str | None = None
 
-    def availability(self) -> Availability:
-        """Whether its packages and assets are present."""
-        return availability(self.card)
+    def availability(self, options: dict | None = None) -> Availability:
+        """Whether its packages and assets are present.
+
+        Args:
+            options: The system arguments it would run with. When given (and the packages
+                are present), the class says which of the card's assets these options
+                need (:meth:`System.needed_assets`; e.g. none when a local checkpoint
+                replaces the asset). Listings pass nothing and check every card asset.
+        """
+        if options is None or not availability(self.card, assets=False).ok:
+            return availability(self.card)
+        needed = self.load_class().needed_assets(dict(options))
+        return availability(self.card, assets=needed)
 
     def load_class(self) -> type[System]:
         """Import the system's code and return its class, with the card attached."""
@@ -122,7 +132,7 @@ def build_system(name: str, **options: object) -> System:
     from urgentbench.requirements import MissingRequirementError
 
     spec = SYSTEMS.get(name)
-    avail = spec.availability()
+    avail = spec.availability(dict(options))
     if not avail.ok:
         raise MissingRequirementError("system", spec.card.name, avail)
     return spec.load_class()(**options)

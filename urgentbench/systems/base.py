@@ -136,6 +136,11 @@ class System:
         """The native rate the system works at."""
         return self.card.sample_rate
 
+    @classmethod
+    def needed_assets(cls, options: dict[str, Any]) -> list[str]:
+        """The card's assets that a run with ``options`` needs (default: all of them)."""
+        return list(cls.card.assets)
+
     def setup(self) -> None:
         """Load models; called once per worker before the first ``enhance``."""
 
@@ -164,8 +169,14 @@ def config_hash(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def availability(card: SystemCard) -> Availability:
-    """Check a card's packages and assets."""
+def availability(card: SystemCard, assets: bool | list[str] = True) -> Availability:
+    """Check a card's packages and assets.
+
+    Args:
+        card: The system card.
+        assets: True: all the card's assets; False: none (packages only); a list: those.
+    """
     from urgentbench.assets import get_asset
 
-    return check_requirements(card.packages, [get_asset(a) for a in card.assets])
+    names = card.assets if assets is True else (assets or [])
+    return check_requirements(card.packages, [get_asset(a) for a in names])
