@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean browser
 
 install: $(STAMP)
 
@@ -21,8 +21,12 @@ demo: $(STAMP)
 	$(BIN)/urgentbench run --system noisy,deepfilternet3 --suite demo --jobs 2
 	$(BIN)/urgentbench leaderboard --suite demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q tests
+
+# Debian's chromium for the HTML leaderboard's browser test (never `playwright install`)
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/score_suite.py --suite demo --jobs 2
