@@ -32,6 +32,13 @@ hash prefix in the file name) is *partially pinned*: it is verified against that
 (``AssetFile.sha256_prefix``), its size is checked only when known, and ``urgentbench
 assets ls`` says so. A full pin is preferred whenever the full digest is known.
 
+A file whose publisher states no digest at all (a Hugging Face model file, say) is
+*unpinned*: trust on first use. The sha256 and size of the copy that ``fetch`` or ``add``
+installs are recorded next to it (``.urgentbench-pins.json`` in the asset folder); from
+then on that copy is verified against the record like a pinned file, results name the
+recorded digest in their provenance, and ``urgentbench assets ls`` shows the file as
+unpinned with its recorded digest.
+
 Files are handed out only after their sha256 matched (:meth:`Asset.path` hashes every
 file once per process). Writes are atomic: files are assembled in a temporary folder
 next to the final one, verified, and renamed into place, so a crash or a concurrent
@@ -43,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -60,6 +68,9 @@ logger = logging.getLogger(__name__)
 #: Environment variable that overrides the cache folder.
 CACHE_ENV = "URGENTBENCH_CACHE"
 _CHUNK = 1 << 20
+
+#: File in an asset folder recording the digests of its unpinned files at install time.
+PINS_FILE = ".urgentbench-pins.json"
 
 #: The three states of an asset (see :meth:`Asset.status`).
 PRESENT = "present"
@@ -100,7 +111,8 @@ class AssetFile:
     Args:
         name: Path of the file inside the asset folder (``"model.bin"``).
         sha256: Expected hex sha256 of the complete file; empty for a partially pinned
-            file (then ``sha256_prefix`` is required).
+            file (``sha256_prefix`` given) or an unpinned one (neither given: trust on
+            first use, see the module docstring).
         size: Expected size in bytes; None when unknown (checked only when given).
         sha256_prefix: For a partially pinned file: the leading hex digits of its sha256
             that the publisher states (at least 8), used when the full digest is unknown.
@@ -118,10 +130,15 @@ class AssetFile:
                 raise ValueError(f"{self.name}: sha256 must be 64 lower-case hex digits")
             if self.sha256_prefix:
                 raise ValueError(f"{self.name}: give either sha256 or sha256_prefix, not both")
-        elif not (8 <= len(self.sha256_prefix) < 64 and set(self.sha256_prefix) <= hexdigits):
-            raise ValueError(f"{self.name}: needs a sha256, or a sha256_prefix of 8 to 63 lower-case hex digits")
+        elif self.sha256_prefix and not (8 <= len(self.sha256_prefix) < 64 and set(self.sha256_prefix) <= hexdigits):
+            raise ValueError(f"{self.name}: a sha256_prefix must have 8 to 63 lower-case hex digits")
         if self.size is not None and self.size < 0:
             raise ValueError(f"{self.name}: size must be non-negative")
+
+    @property
+    def unpinned(self) -> bool:
+        """True when no digest is published: the copy installed first is recorded and trusted."""
+        return not self.sha256 and not self.sha256_prefix
 
     @property
     def fully_pinned(self) -> bool:
@@ -129,8 +146,14 @@ class AssetFile:
         return bool(self.sha256) and self.size is not None
 
     def matches(self, digest: str) -> bool:
-        """Whether a file with sha256 ``digest`` is this file (prefix match when partially pinned)."""
-        return digest == self.sha256 if self.sha256 else digest.startswith(self.sha256_prefix)
+        """Whether a file with sha256 ``digest`` is this file (prefix match when partially pinned).
+
+        An unpinned file matches any digest here; its installed copy is checked against the
+        digest recorded at install time instead (:meth:`Asset.recorded_pins`).
+        """
+        if self.sha256:
+            return digest == self.sha256
+        return digest.startswith(self.sha256_prefix)
 
     def size_matches(self, size: int) -> bool:
         """Whether ``size`` bytes is this file's size (always true when the size is unknown)."""
@@ -138,13 +161,24 @@ class AssetFile:
 
     def expected(self) -> str:
         """The expectation in words: ``sha256 X (N B)`` or ``sha256 starting with X``."""
-        digest = f"sha256 {self.sha256}" if self.sha256 else f"sha256 starting with {self.sha256_prefix}"
+        if self.sha256:
+            digest = f"sha256 {self.sha256}"
+        elif self.sha256_prefix:
+            digest = f"sha256 starting with {self.sha256_prefix}"
+        else:
+            digest = "any sha256 (unpinned)"
         return digest if self.size is None else f"{digest} ({self.size:,} B)"
 
     def pin_line(self) -> str:
-        """``name size sha256`` (``?`` and ``prefix:X`` for what is not known), for digests."""
+        """``name size sha256`` (``?``, ``prefix:X`` or ``unpinned`` for what is not known), for digests."""
         size = "?" if self.size is None else str(self.size)
-        return f"{self.name} {size} {self.sha256 or 'prefix:' + self.sha256_prefix}\n"
+        if self.sha256:
+            digest = self.sha256
+        elif self.sha256_prefix:
+            digest = "prefix:" + self.sha256_prefix
+        else:
+            digest = "unpinned"
+        return f"{self.name} {size} {digest}\n"
 
 
 @dataclass(frozen=True)
@@ -366,6 +400,41 @@ class Asset:
         return hashlib.sha256(lines.encode()).hexdigest()
 
     @property
+    def unpinned(self) -> bool:
+        """True when some file has no published digest (trust on first use)."""
+        return any(f.unpinned for f in self.files)
+
+    def recorded_pins(self, folder: Path | None = None) -> dict[str, dict[str, Any]]:
+        """The sha256 and size recorded for the unpinned files when the copy was installed.
+
+        Returns:
+            File name -> ``{"sha256": ..., "size": ...}``; empty when nothing was recorded.
+        """
+        path = (folder or self.directory()) / PINS_FILE
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def effective_sha256(self, folder: Path | None = None) -> str:
+        """Digest of the asset as installed: like :attr:`sha256`, with recorded digests for unpinned files.
+
+        Two installs of an unpinned asset with different bytes get different values, so
+        results made with them are never mistaken for one another.
+        """
+        if not self.unpinned:
+            return self.sha256
+        pins = self.recorded_pins(folder)
+        lines = []
+        for f in sorted(self.files, key=lambda f: f.name):
+            if f.unpinned and f.name in pins:
+                lines.append(f"{f.name} {pins[f.name].get('size')} {pins[f.name].get('sha256')}\n")
+            else:
+                lines.append(f.pin_line())
+        return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+    @property
     def size(self) -> int:
         """Total size of the files in bytes (of those whose size is known)."""
         return sum(f.size or 0 for f in self.files)
@@ -398,11 +467,19 @@ class Asset:
         users of such an asset record the full digest of the copy they loaded themselves.
         """
         files: dict[str, dict[str, Any]] = {}
+        pins = self.recorded_pins() if self.unpinned else {}
         for f in self.files:
             files[f.name] = {"sha256": f.sha256 or None, "size": f.size}
-            if not f.sha256:
+            if f.sha256_prefix:
                 files[f.name]["sha256_prefix"] = f.sha256_prefix
-        return {"name": self.name, "sha256": self.sha256, "files": files}
+            elif f.unpinned:
+                recorded = pins.get(f.name, {})
+                files[f.name] = {
+                    "sha256": recorded.get("sha256"),
+                    "size": recorded.get("size"),
+                    "pinned": "first use",
+                }
+        return {"name": self.name, "sha256": self.effective_sha256(), "files": files}
 
     # ----------------------------------------------------------------- location and fixes
     def directory(self) -> Path:
@@ -433,16 +510,27 @@ class Asset:
     # ----------------------------------------------------------------- checks
     def _check_folder(self, folder: Path, deep: bool) -> str | None:
         """Problem with the copy in ``folder`` (None when complete and, if ``deep``, hash-verified)."""
+        pins = self.recorded_pins(folder) if self.unpinned else {}
         for f in self.files:
             path = folder / f.name
             if not path.is_file():
                 return f"{f.name} is missing"
             size = path.stat().st_size
-            if not f.size_matches(size):
-                return f"{f.name} has {size:,} B, expected {f.size:,} B"
+            recorded = pins.get(f.name) if f.unpinned else None
+            if f.unpinned and not recorded:
+                return f"{f.name} has no recorded sha256 (install it with fetch or add)"
+            expected_size = recorded.get("size") if recorded else f.size
+            if expected_size is not None and size != expected_size:
+                return f"{f.name} has {size:,} B, expected {expected_size:,} B"
             if deep:
                 digest = sha256_file(path)
-                if not f.matches(digest):
+                if recorded:
+                    if digest != recorded.get("sha256"):
+                        return (
+                            f"{f.name} has sha256 {digest}, expected {recorded.get('sha256')} "
+                            f"(recorded when it was installed)"
+                        )
+                elif not f.matches(digest):
                     return f"{f.name} has sha256 {digest}, expected {f.sha256 or f.expected()}"
         return None
 
@@ -604,6 +692,7 @@ class Asset:
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".tmp", dir=folder.parent))
         tmp.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
         try:
+            recorded: dict[str, dict[str, Any]] = {}
             for f in self.files:
                 size, digest = _copy_hashing(sources[f.name], tmp / f.name)
                 if not f.size_matches(size) or not f.matches(digest):
@@ -612,6 +701,9 @@ class Asset:
                         f"expected {f.expected()}, actual sha256 {digest} ({size:,} B); "
                         f"nothing was installed"
                     )
+                if f.unpinned:
+                    recorded[f.name] = {"sha256": digest, "size": size}
+            self._record_pins(tmp, recorded)
             with _VERIFY_LOCK:
                 _install_folder(tmp, folder)
                 _VERIFIED[self.name] = (str(folder), self.sha256)
@@ -620,6 +712,20 @@ class Asset:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+
+    def _record_pins(self, stage: Path, recorded: dict[str, dict[str, Any]]) -> None:
+        """Write the digests of the unpinned files into ``stage`` (trust on first use)."""
+        if not recorded:
+            return
+        (stage / PINS_FILE).write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+        for name, pin in sorted(recorded.items()):
+            logger.warning(
+                "asset %s: %s has no published digest; recorded sha256 %s (%s B) on first use",
+                self.name,
+                name,
+                pin["sha256"],
+                pin["size"],
+            )
 
     def _build_from(self, source: Source, progress: bool) -> None:
         """Let ``source`` write the files, verify every sha256, and install the folder atomically."""
@@ -639,8 +745,11 @@ class Asset:
             try:
                 logger.info("obtaining asset %s in %s (%s)", self.name, folder, source.describe())
                 source.build(self.files, stage, progress=progress)
+                recorded: dict[str, dict[str, Any]] = {}
                 for f in self.files:
                     digest = sha256_file(stage / f.name)
+                    if f.unpinned:
+                        recorded[f.name] = {"sha256": digest, "size": (stage / f.name).stat().st_size}
                     if not f.matches(digest) or not f.size_matches((stage / f.name).stat().st_size):
                         fix = f"; fix: {_force(source.fix())}" if source.fix() else ""
                         raise AssetError(
@@ -650,6 +759,7 @@ class Asset:
                 for leftover in [p for p in stage.rglob("*") if p.is_file()]:
                     if leftover.relative_to(stage).as_posix() not in {f.name for f in self.files}:
                         leftover.unlink()  # stale partial downloads of files no longer pinned
+                self._record_pins(stage, recorded)
                 with _VERIFY_LOCK:
                     _install_folder(stage, folder)
                     _VERIFIED[self.name] = (str(folder), self.sha256)

@@ -315,6 +315,13 @@ def cmd_assets_ls(args: argparse.Namespace) -> int:
             print(f"  size: unknown ({len(asset.files)} file(s))")
         if asset.partially_pinned:
             print("  partially pinned: sha256 prefix only (the full sha256 is not published)")
+        if asset.unpinned:
+            pins = asset.recorded_pins()
+            for f in asset.files:
+                if f.unpinned:
+                    recorded = pins.get(f.name, {}).get("sha256")
+                    note = f"recorded on first use: {recorded}" if recorded else "recorded when fetched or added"
+                    print(f"  unpinned: {f.name} has no published sha256 ({note})")
         print(f"  licence: {asset.licence}")
         print(f"  needed by: {', '.join(users.get(asset.name, [])) or 'nothing built in'}")
         for source in asset.sources:
