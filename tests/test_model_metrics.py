@@ -221,7 +221,9 @@ def test_wer_metadata_and_options():
         "cer": (False, "corpus"),
     }
     assert cls.default_options() == {
-        "model": "whisper-base-ct2",
+        "backend": "faster-whisper",
+        "model_size": "base",
+        "model": None,
         "beam_size": 5,
         "compute_type": "int8",
         "cpu_threads": None,

@@ -447,7 +447,7 @@ class Asset:
     @property
     def partially_pinned(self) -> bool:
         """True when some file is pinned by a sha256 prefix only (its full digest is unknown)."""
-        return any(not f.sha256 for f in self.files)
+        return any(f.sha256_prefix for f in self.files)
 
     @property
     def urls(self) -> dict[str, str]:
@@ -1051,12 +1051,64 @@ DEMUCS_MASTER64 = _demucs_asset(
     "DEMUCS denoiser, causal, H=64, trained on DNS and Valentini (16 kHz)",
 )
 
+#: openai-whisper checkpoints, as listed in ``whisper._MODELS`` of openai-whisper 20250625:
+#: (size, full sha256 — the URL path holds it and ``whisper._download`` checks it, file name).
+#: Sizes are not published, so only the digest is pinned.
+_OPENAI_WHISPER_URL = "https://openaipublic.azureedge.net/main/whisper/models"
+_OPENAI_WHISPER = (
+    ("tiny.en", "d3dd57d32accea0b295c96e26691aa14d8822fac7d9d27d5dc00b4ca2826dd03", "tiny.en.pt"),
+    ("tiny", "65147644a518d12f04e32d6f3b26facc3f8dd46e5390956a9424a650c0ce22b9", "tiny.pt"),
+    ("base.en", "25a8566e1d0c1e2231d1c762132cd20e0f96a85d16145c3a00adf5d1ac670ead", "base.en.pt"),
+    ("base", "ed3a0b6b1c0edf879ad9b11b1af5a0e6ab5db9205f891f668f8b0e6c6326e34e", "base.pt"),
+    ("small.en", "f953ad0fd29cacd07d5a9eda5624af0f6bcf2258be67c92b79389873d91e0872", "small.en.pt"),
+    ("small", "9ecf779972d90ba49c06d968637d720dd632c55bbf19d441fb42bf17a411e794", "small.pt"),
+    ("medium.en", "d7440d1dc186f76616474e0ff0b3b6b879abc9d1a4926b7adfa41db2d497ab4f", "medium.en.pt"),
+    ("medium", "345ae4da62f9b3d59415adc60127b97c714f32e89e936602e85993674d08dcb1", "medium.pt"),
+    ("large-v1", "e4b87e7e0bf463eb8e6956e646f1e277e901512310def2c24bf0e11bd3c28e9a", "large-v1.pt"),
+    ("large-v2", "81f7c96c852ee8fc832187b0132e569d6c3065a3252ed18e56effd0b6a73e524", "large-v2.pt"),
+    ("large-v3", "e5b1a55b89c1367dacf97e3e19bfd829a01529dbfdeefa8caeb59b3f1b81dadb", "large-v3.pt"),
+    ("large-v3-turbo", "aff26ae408abcba5fbf8813c21e62b0941638c5f6eebfb145be0c9839262a19a", "large-v3-turbo.pt"),
+)
+#: whisper._MODELS aliases: "large" is large-v3, "turbo" is large-v3-turbo.
+_OPENAI_WHISPER_ALIASES = {"large-v3": ("openai-whisper-large",), "large-v3-turbo": ("openai-whisper-turbo",)}
+OPENAI_WHISPER = {
+    size: Asset(
+        name=f"openai-whisper-{size}",
+        description=f"OpenAI Whisper {size} checkpoint (PyTorch .pt) for the openai-whisper backend of metric wer",
+        licence="MIT (OpenAI Whisper code and model weights)",
+        homepage="https://github.com/openai/whisper",
+        used_by=("metric wer (backend=openai-whisper)",),
+        files=(AssetFile(filename, sha256),),
+        sources=(DownloadSource(urls={filename: (f"{_OPENAI_WHISPER_URL}/{sha256}/{filename}",)}),),
+    )
+    for size, sha256, filename in _OPENAI_WHISPER
+}
+
 register_asset(WHISPER_BASE_CT2, aliases=("faster-whisper-base",))
+for _size, _asset in OPENAI_WHISPER.items():
+    register_asset(_asset, aliases=_OPENAI_WHISPER_ALIASES.get(_size, ()))
 register_asset(NISQA_V2, aliases=("nisqa",))
 register_asset(NISQA_TTS)
 register_asset(DEMUCS_DNS48)
 register_asset(DEMUCS_DNS64)
 register_asset(DEMUCS_MASTER64)
+# Hugging Face models of SpeechBERTScore and LPS, defined beside those metrics (imported on first use)
+for _name, _attr in (
+    ("hubert-base-ls960", "HUBERT_BASE_LS960"),
+    ("mhubert-147", "MHUBERT_147"),
+    ("wav2vec2-lv-60-espeak-cv-ft", "WAV2VEC2_ESPEAK"),
+):
+    ASSETS.register(_name, f"urgentbench.metrics._ssl:{_attr}")
+# VoiceFixer checkpoints (Zenodo), defined beside the system's wrapper
+ASSETS.register("voicefixer", "urgentbench.systems.voicefixer:VOICEFIXER_ASSET")
+# UTMOS22 strong (SpeechMOS release) and ESPnet RawNet3 (Hugging Face), defined beside their metrics
+ASSETS.register("utmos22-strong", "urgentbench.metrics.utmos:UTMOS22_STRONG")
+ASSETS.register("rawnet3-voxcelebs12", "urgentbench.metrics.rawnet3:RAWNET3_VOXCELEBS12")
+# MaskSR / MaskSR2: the DAC codec and the (user-trained, never published) checkpoints
+ASSETS.register("dac-44khz", "urgentbench.systems.masksr.assets:DAC_44KHZ")
+for _v in ("masksr", "masksr2"):
+    for _s in ("S", "M", "L"):
+        ASSETS.register(f"{_v}-{_s}", f"urgentbench.systems.masksr.assets:{_v.upper()}_{_s}")
 
 __all__ = [
     "ASSETS",
@@ -1067,6 +1119,7 @@ __all__ = [
     "MISSING",
     "NISQA_TTS",
     "NISQA_V2",
+    "OPENAI_WHISPER",
     "PRESENT",
     "WHISPER_BASE_CT2",
     "Asset",

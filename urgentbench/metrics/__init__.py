@@ -19,8 +19,11 @@ _BUILTIN = {
     "dnsmos": ("urgentbench.metrics.dnsmos:DNSMOS", ("dnsmos_ovrl",)),
     "nisqa": ("urgentbench.metrics.nisqa:NISQA", ("nisqa_mos",)),
     "plcmos": ("urgentbench.metrics.plcmos:PLCMOS", ()),
+    "utmos": ("urgentbench.metrics.utmos:UTMOS", ("utmos22", "utmos22_strong")),
     "spk_sim": ("urgentbench.metrics.speaker:SpeakerSimilarity", ("speaker_similarity", "spksim")),
     "wer": ("urgentbench.metrics.asr:WhisperErrorRate", ("cer", "asr")),
+    "speechbertscore": ("urgentbench.metrics.speechbertscore:SpeechBERTScore", ("speech_bert_score", "sbs")),
+    "lps": ("urgentbench.metrics.lps:LPS", ("phoneme_similarity", "levenshtein_phoneme_similarity")),
 }
 for _name, (_target, _aliases) in _BUILTIN.items():
     METRICS.register(_name, _target, aliases=_aliases)

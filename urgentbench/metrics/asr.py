@@ -1,9 +1,21 @@
-"""Word and character error rate of Whisper base (faster-whisper, CTranslate2) on the enhanced speech.
+"""Word and character error rate of Whisper transcripts of the enhanced speech.
 
 URGENT transcribes with OWSM v3.1 (ESPnet), whose weights are only on the Hugging Face
-Hub. This offline substitute decodes with OpenAI Whisper base in CTranslate2 format (the
-``whisper-base-ct2`` asset, assembled from two packages on the package index), so the
-numbers are not comparable with URGENT leaderboards, only between systems scored here.
+Hub. This offline substitute decodes with OpenAI Whisper, base by default, so the numbers
+are not comparable with URGENT leaderboards, only between systems scored here.
+
+Two backends (option ``backend``; the model size is ``model_size``):
+
+- ``faster-whisper`` (default): CTranslate2, int8; Whisper base is the ``whisper-base-ct2``
+  asset, assembled offline from two packages on the package index. Batches of utterances
+  are decoded together (:meth:`WhisperErrorRate.compute_batch`) with transcripts identical
+  to one-at-a-time decoding.
+- ``openai-whisper``: OpenAI's reference PyTorch code (float32); the checkpoints are the
+  ``openai-whisper-<size>`` assets, downloaded from OpenAI's URLs and checked against the
+  sha256 in those URLs (``urgentbench assets fetch openai-whisper-base``).
+
+Both use the same normaliser, aggregation and decoding settings (as far as each library
+allows); the two backends' transcripts need not be identical.
 
 What follows URGENT:
 
@@ -15,7 +27,7 @@ What follows URGENT:
 - the system value is the corpus-level rate: total edits / total reference units over
   all utterances (a micro-average), not the mean of the per-utterance rates.
 
-Decoding: ``language="en"``, beam search (beam 5), no VAD, no conditioning on previous
+Decoding (both backends): ``language="en"``, beam search (beam 5), no VAD, no conditioning on previous
 text, and temperature 0 only. faster-whisper's default temperature fallback re-decodes
 hard segments by random sampling, which made transcripts of the same noisy input differ
 from run to run (seeding CTranslate2 did not help); a benchmark needs repeatable numbers.
@@ -36,8 +48,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from urgentbench.metrics._threads import resolve_threads
-from urgentbench.metrics.base import Metric, MetricError, Output
-from urgentbench.requirements import PackageRequirement, pip
+from urgentbench.metrics.base import BatchItem, Metric, MetricError, Output, length_buckets
+from urgentbench.requirements import Availability, PackageRequirement, check_requirements, pip
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +100,11 @@ def edit_distance(reference: Sequence[Any], hypothesis: Sequence[Any]) -> int:
     return previous[-1]
 
 
+def _looks_like_path(name: str) -> bool:
+    """Whether a ``model`` value names a local file or folder rather than an asset."""
+    return "/" in name or name.startswith((".", "~")) or name.endswith(".pt") or Path(name).expanduser().exists()
+
+
 def error_counts(reference: str, hypothesis: str) -> dict[str, int]:
     """Word and character edit counts of two already-normalised strings.
 
@@ -107,34 +124,50 @@ def error_counts(reference: str, hypothesis: str) -> dict[str, int]:
     }
 
 
+#: Whisper backends (``backend`` option).
+BACKENDS = ("faster-whisper", "openai-whisper")
+#: openai-whisper model sizes with a pinned checkpoint asset (``openai-whisper-<size>``).
+OPENAI_SIZES = (
+    "tiny.en", "tiny", "base.en", "base", "small.en", "small", "medium.en", "medium",
+    "large-v1", "large-v2", "large-v3", "large", "large-v3-turbo", "turbo",
+)
+_TORCH_INSTALL = "pip install torch==2.13.0"
+
+
 class WhisperErrorRate(Metric):
-    """WER and CER of Whisper base transcripts of the enhanced speech against the reference transcript.
+    """WER and CER of Whisper transcripts of the enhanced speech against the reference transcript.
 
     Options:
-        model: Asset name (default ``"whisper-base-ct2"``) or a local CTranslate2 model folder.
+        backend: ``"faster-whisper"`` (CTranslate2, the default) or ``"openai-whisper"``
+            (OpenAI's PyTorch reference implementation).
+        model_size: Whisper size (default ``"base"``). faster-whisper has a pinned asset for
+            ``base`` only (``whisper-base-ct2``); openai-whisper has one per official size
+            (``openai-whisper-<size>``, see ``urgentbench assets ls``).
+        model: None (the asset of ``backend`` and ``model_size``), another asset name, or a
+            local model: a CTranslate2 folder (faster-whisper) or an OpenAI ``.pt``
+            checkpoint (openai-whisper).
         beam_size: Beam width (URGENT's leaderboard uses 5).
-        compute_type: CTranslate2 compute type (``"int8"``, ``"float32"``...).
-        cpu_threads: CTranslate2 threads; None uses ``$URGENTBENCH_THREADS`` (set by the
+        compute_type: CTranslate2 compute type (``"int8"``, ``"float32"``...); faster-whisper only.
+        cpu_threads: Inference threads; None uses ``$URGENTBENCH_THREADS`` (set by the
             runner) or the library default.
     """
 
     name: ClassVar[str] = "wer"
     aliases: ClassVar[tuple[str, ...]] = ("cer", "asr")
     description: ClassVar[str] = (
-        "WER/CER of Whisper base (faster-whisper) transcripts, corpus level (OWSM substitute)"
+        "WER/CER of Whisper (base, faster-whisper by default) transcripts, corpus level (OWSM substitute)"
     )
     category: ClassVar[str] = "downstream"
     needs_reference: ClassVar[bool] = False
     needs_transcript: ClassVar[bool] = True
     sample_rate: ClassVar[int | None] = _SR
     version: ClassVar[str] = "2"
+    batch_size: ClassVar[int] = 8
     outputs: ClassVar[tuple[Output, ...]] = (
-        Output("wer", False, "Word error rate of Whisper base, corpus level (1 - WAcc)", aggregate="corpus"),
-        Output(
-            "cer", False, "Character error rate of Whisper base, corpus level (1 - CAcc)", aggregate="corpus"
-        ),
+        Output("wer", False, "Word error rate of Whisper, corpus level (1 - WAcc)", aggregate="corpus"),
+        Output("cer", False, "Character error rate of Whisper, corpus level (1 - CAcc)", aggregate="corpus"),
     )
-    distributions: ClassVar[tuple[str, ...]] = ("faster-whisper", "ctranslate2", "openai-whisper")
+    distributions: ClassVar[tuple[str, ...]] = ("faster-whisper", "ctranslate2", "openai-whisper", "torch")
     packages: ClassVar[tuple[PackageRequirement, ...]] = (
         PackageRequirement("faster_whisper", pip("faster-whisper==1.2.1")),
         PackageRequirement("ctranslate2", pip("ctranslate2")),
@@ -146,79 +179,174 @@ class WhisperErrorRate(Metric):
 
     def __init__(self, **options: Any):
         super().__init__(**options)
-        self._model: Any = None
+        self._backend: Any = None
         self._normalizer: Any = None
-        self._model_dir: Path | None = None
         self._model_info: dict[str, Any] = {}
         self._threads = 0
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        """``model``, ``beam_size``, ``compute_type`` and ``cpu_threads`` (see the class docstring)."""
-        return {"model": "whisper-base-ct2", "beam_size": 5, "compute_type": "int8", "cpu_threads": None}
+        """``backend``, ``model_size``, ``model``, ``beam_size``, ``compute_type``, ``cpu_threads`` (see the class)."""
+        return {
+            "backend": "faster-whisper",
+            "model_size": "base",
+            "model": None,
+            "beam_size": 5,
+            "compute_type": "int8",
+            "cpu_threads": None,
+        }
 
     @classmethod
     def assets(cls) -> Sequence[Any]:
-        """The default Whisper base model asset."""
-        from urgentbench.assets import get_asset
+        """The default model asset (Whisper base for faster-whisper)."""
+        return cls.assets_for(cls.default_options())
 
-        return (get_asset(cls.default_options()["model"]),)
-
-    def _resolve_model(self) -> Path:
-        from urgentbench.assets import ASSETS, get_asset
-
-        model = str(self.options["model"])
-        folder = Path(model).expanduser()
-        if model not in ASSETS and (folder / "model.bin").is_file():
-            self._model_info = {"path": str(folder.resolve())}
-            return folder
-        asset = get_asset(model)  # an unknown name raises UnknownNameError with suggestions
-        self._model_info = {"asset": asset.name, "sha256": asset.sha256}
-        return asset.path()
-
-    def setup(self) -> None:
-        """Verify (or assemble) the model asset and load the model and the text normaliser once.
+    @classmethod
+    def assets_for(cls, options: dict[str, Any]) -> Sequence[Any]:
+        """The model asset these options load (none for a local model path).
 
         Raises:
-            AssetError: When the model asset is missing (the message holds the fix command).
-            UnknownNameError: When ``model`` is neither an asset name nor a model folder.
+            ValueError: For an unknown backend, or a size without a pinned asset.
+            UnknownNameError: For an unknown asset name.
+        """
+        from urgentbench.assets import ASSETS, get_asset
+
+        name = cls.model_name({**cls.default_options(), **options})
+        if name in ASSETS or not _looks_like_path(name):
+            return (get_asset(name),)
+        return ()
+
+    @classmethod
+    def availability(cls, options: dict[str, Any] | None = None) -> Availability:
+        """Whether the packages of the chosen backend and its model asset are present.
+
+        Args:
+            options: The metric's options (default: the default options).
+        """
+        full = {**cls.default_options(), **(options or {})}
+        try:
+            assets = list(cls.assets_for(full))
+        except (ValueError, KeyError) as exc:
+            return Availability([str(exc).splitlines()[0]])
+        if full["backend"] == "openai-whisper":
+            packages = [
+                PackageRequirement("whisper", _WHISPER_INSTALL),
+                PackageRequirement("torch", _TORCH_INSTALL),
+                PackageRequirement("tiktoken", pip("tiktoken")),
+            ]
+        else:
+            packages = list(cls.packages)
+        return check_requirements(packages, assets)
+
+    @classmethod
+    def model_name(cls, options: dict[str, Any]) -> str:
+        """The asset name (or local path) that complete ``options`` load.
+
+        Raises:
+            ValueError: For an unknown backend, or a faster-whisper size without a pinned asset.
+        """
+        backend, size, model = options["backend"], str(options["model_size"]), options["model"]
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        if model:
+            return str(model)
+        if backend == "openai-whisper":
+            if size not in OPENAI_SIZES:
+                raise ValueError(f"openai-whisper has no model size {size!r}; sizes: {', '.join(OPENAI_SIZES)}")
+            return f"openai-whisper-{size}"
+        if size != "base":
+            raise ValueError(
+                f"no pinned CTranslate2 model of Whisper {size!r} for faster-whisper (only 'base'); "
+                f"use backend=openai-whisper, or model=FOLDER with a CTranslate2 conversion"
+            )
+        return "whisper-base-ct2"
+
+    def _resolve_model(self) -> Path:
+        """The model folder (faster-whisper) or checkpoint file (openai-whisper), verified when an asset."""
+        from urgentbench.assets import ASSETS, get_asset
+
+        backend = self.options["backend"]
+        name = self.model_name(self.options)
+        local = Path(name).expanduser()
+        if name not in ASSETS and _looks_like_path(name):
+            if backend == "faster-whisper" and (local / "model.bin").is_file():
+                self._model_info = {"path": str(local.resolve())}
+                return local
+            if backend == "openai-whisper" and local.is_file():
+                from urgentbench.assets import sha256_file
+
+                self._model_info = {"path": str(local.resolve()), "sha256": sha256_file(local)}
+                return local
+            expected = "a CTranslate2 folder with model.bin" if backend == "faster-whisper" else "a .pt checkpoint"
+            raise ValueError(f"{local}: not {expected} for the {backend} backend")
+        asset = get_asset(name)  # an unknown name raises UnknownNameError with suggestions
+        folder = asset.path()  # AssetError with the fix commands when missing or corrupt
+        self._model_info = {"asset": asset.name, "sha256": asset.sha256}
+        if backend == "openai-whisper":
+            checkpoints = [f.name for f in asset.files if f.name.endswith(".pt")]
+            if len(checkpoints) != 1:
+                raise ValueError(f"asset {asset.name!r} is not an openai-whisper checkpoint (one .pt file)")
+            return folder / checkpoints[0]
+        return folder
+
+    def setup(self) -> None:
+        """Verify the model asset and load the chosen backend and the text normaliser once.
+
+        Raises:
+            AssetError: When the model asset is missing (the message holds the fix commands).
+            UnknownNameError: When ``model`` is neither an asset name nor a local model.
+            ValueError: For invalid options or a model file of the wrong kind.
         """
         beam = self.options["beam_size"]
         if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
             raise ValueError(f"beam_size must be a positive integer, got {beam!r}")
-        self._model_dir = self._resolve_model()
+        model_path = self._resolve_model()
         self._threads = resolve_threads(self.options["cpu_threads"])
-        os.environ["HF_HUB_OFFLINE"] = "1"  # never reach for the hub; the model is a local folder
-        from faster_whisper import WhisperModel
         from whisper.normalizers import EnglishTextNormalizer
 
-        self._model = WhisperModel(
-            str(self._model_dir),
-            device="cpu",
-            compute_type=self.options["compute_type"],
-            cpu_threads=self._threads,
-            local_files_only=True,
-        )
+        from urgentbench.metrics.whisper_backends import FasterWhisperBackend, OpenAIWhisperBackend
+
+        if self.options["backend"] == "openai-whisper":
+            import whisper
+
+            official = model_path.name[: -len(".pt")] if "asset" in self._model_info else None
+            heads = whisper._ALIGNMENT_HEADS.get(official) if official else None
+            self._backend = OpenAIWhisperBackend(model_path, self._threads, heads)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = "1"  # never reach for the hub; the model is a local folder
+            self._backend = FasterWhisperBackend(model_path, self.options["compute_type"], self._threads)
         self._normalizer = EnglishTextNormalizer()
-        logger.debug("Whisper loaded from %s (%s threads)", self._model_dir, self._threads or "default")
+        logger.debug(
+            "Whisper (%s) loaded from %s (%s threads)",
+            self.options["backend"],
+            model_path,
+            self._threads or "default",
+        )
 
     def provenance(self) -> dict[str, Any]:
-        """Version, options, model identity and library versions."""
+        """Version, options, backend, model identity, decoding settings and library versions."""
         prov = super().provenance()
         info = dict(self._model_info)
         if not info:
             from urgentbench.assets import ASSETS, get_asset
 
-            model = str(self.options["model"])
+            model = self.model_name(self.options)
             info = {"asset": model, "sha256": get_asset(model).sha256} if model in ASSETS else {"path": model}
+        prov["backend"] = self.options["backend"]
         prov["model"] = info
         prov["threads"] = self._threads or "default"
         prov["decoding"] = {
             "language": "en",
+            "beam_size": self.options["beam_size"],
             "temperature": 0.0,
             "vad_filter": False,
+            "condition_on_previous_text": False,
+            "no_speech_threshold": 0.6,
+            "logprob_threshold": -1.0,
             "repetition_guard": {"compression_ratio_threshold": COMPRESSION_RATIO_THRESHOLD, "no_repeat_ngram_size": 3},
         }
+        if self.options["backend"] == "faster-whisper":
+            prov["decoding"]["compute_type"] = self.options["compute_type"]
         return prov
 
     def normalize(self, text: str) -> str:
@@ -230,29 +358,60 @@ class WhisperErrorRate(Metric):
         return " ".join(self._normalizer(text).split())
 
     def transcribe(self, waveform: np.ndarray) -> str:
-        """Raw Whisper transcript of a 16 kHz waveform."""
-        if self._model is None:
-            self.setup()
-        audio = np.ascontiguousarray(waveform, dtype=np.float32)
-        text = self._decode(audio)
-        if compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD:
-            # A repetition loop (Whisper's own hallucination criterion): decode again,
-            # deterministically, forbidding repeated trigrams.
-            logger.debug("repetition loop in %r; decoding again without repeated trigrams", text[:60])
-            text = self._decode(audio, no_repeat_ngram_size=3)
+        """Raw Whisper transcript of a 16 kHz waveform (with the repetition-loop guard)."""
+        text = self.transcribe_many([waveform])[0]
+        if isinstance(text, Exception):
+            raise text
         return text
 
-    def _decode(self, audio: np.ndarray, **extra: Any) -> str:
-        segments, _ = self._model.transcribe(
-            audio,
-            language="en",
-            beam_size=self.options["beam_size"],
-            temperature=0.0,
-            vad_filter=False,
-            condition_on_previous_text=False,
-            **extra,
-        )
-        return "".join(segment.text for segment in segments).strip()
+    def transcribe_many(self, waveforms: Sequence[np.ndarray]) -> list[str | Exception]:
+        """Raw transcripts of several 16 kHz waveforms, decoded as one batch where the backend can.
+
+        A transcript that is a repetition loop by Whisper's own criterion (gzip compression
+        ratio above 2.4) is decoded again, deterministically, with repeated trigrams forbidden.
+
+        Returns:
+            One transcript per waveform, or the exception its decoding raised.
+        """
+        if self._backend is None:
+            self.setup()
+        audios = [np.ascontiguousarray(w, dtype=np.float32) for w in waveforms]
+        beam = self.options["beam_size"]
+        texts = self._backend.transcribe_batch(audios, beam)
+        loops = [
+            i for i, t in enumerate(texts) if isinstance(t, str) and compression_ratio(t) > COMPRESSION_RATIO_THRESHOLD
+        ]
+        if loops:
+            logger.debug("repetition loop in %d transcript(s); decoding again without repeated trigrams", len(loops))
+            again = self._backend.transcribe_batch([audios[i] for i in loops], beam, no_repeat_ngram_size=3)
+            for i, text in zip(loops, again):
+                texts[i] = text
+        return texts
+
+    def _check(self, estimate: np.ndarray, sample_rate: int, transcript: str | None) -> tuple[np.ndarray, str]:
+        """The waveform as float32 and the normalised reference text, or MetricError."""
+        if sample_rate != _SR:
+            raise MetricError(f"Whisper needs {_SR} Hz audio, got {sample_rate} Hz")
+        if transcript is None or not transcript.strip():
+            raise MetricError("no reference transcript for this utterance (WER/CER undefined)")
+        reference_text = self.normalize(transcript)
+        if not reference_text:
+            raise MetricError(f"reference transcript {transcript!r} is empty after normalisation")
+        x = np.asarray(estimate, dtype=np.float32)
+        if x.ndim != 1 or x.size == 0:
+            raise MetricError(f"Whisper needs a non-empty mono waveform, got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise MetricError("audio contains NaN or Inf samples")
+        return x, reference_text
+
+    def _result(self, reference_text: str, hypothesis: str) -> dict[str, Any]:
+        counts = error_counts(reference_text, self.normalize(hypothesis))
+        return {
+            "wer": counts["wer_edits"] / counts["wer_ref_words"],
+            "cer": counts["cer_edits"] / counts["cer_ref_chars"],
+            "hypothesis": hypothesis,
+            **counts,
+        }
 
     def compute(
         self,
@@ -273,26 +432,33 @@ class WhisperErrorRate(Metric):
             MetricError: For a wrong rate, or a missing or (after normalisation) empty
                 reference transcript.
         """
-        if sample_rate != _SR:
-            raise MetricError(f"Whisper needs {_SR} Hz audio, got {sample_rate} Hz")
-        if transcript is None or not transcript.strip():
-            raise MetricError("no reference transcript for this utterance (WER/CER undefined)")
-        reference_text = self.normalize(transcript)
-        if not reference_text:
-            raise MetricError(f"reference transcript {transcript!r} is empty after normalisation")
-        x = np.asarray(estimate, dtype=np.float32)
-        if x.ndim != 1 or x.size == 0:
-            raise MetricError(f"Whisper needs a non-empty mono waveform, got shape {x.shape}")
-        if not np.all(np.isfinite(x)):
-            raise MetricError("audio contains NaN or Inf samples")
-        hypothesis = self.transcribe(x)
-        counts = error_counts(reference_text, self.normalize(hypothesis))
-        return {
-            "wer": counts["wer_edits"] / counts["wer_ref_words"],
-            "cer": counts["cer_edits"] / counts["cer_ref_chars"],
-            "hypothesis": hypothesis,
-            **counts,
-        }
+        x, reference_text = self._check(estimate, sample_rate, transcript)
+        return self._result(reference_text, self.transcribe(x))
+
+    def compute_batch(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
+        """Score several utterances, decoding length-bucketed batches of :attr:`batch_size` at once.
+
+        With faster-whisper the transcripts are identical to one-at-a-time decoding (see
+        :mod:`urgentbench.metrics.whisper_backends`); openai-whisper decodes one at a time.
+
+        Returns:
+            One entry per item: the output of :meth:`compute`, or the exception it raises.
+        """
+        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        ready: list[tuple[int, np.ndarray, str]] = []
+        for i, item in enumerate(items):
+            try:
+                x, reference_text = self._check(item.estimate, item.sample_rate, item.transcript)
+            except MetricError as exc:
+                out[i] = exc
+                continue
+            ready.append((i, x, reference_text))
+        for bucket in length_buckets([len(x) for _, x, _ in ready], self.batch_size):
+            texts = self.transcribe_many([ready[k][1] for k in bucket])
+            for k, text in zip(bucket, texts):
+                i, _, reference_text = ready[k]
+                out[i] = text if isinstance(text, Exception) else self._result(reference_text, text)
+        return out  # type: ignore[return-value]
 
     @classmethod
     def aggregate(cls, output: str, rows: list[dict[str, Any]]) -> float | None:

@@ -26,6 +26,35 @@ class MetricError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class BatchItem:
+    """One utterance handed to :meth:`Metric.compute_batch`: the arguments of :meth:`Metric.compute`."""
+
+    estimate: np.ndarray
+    reference: np.ndarray | None
+    sample_rate: int
+    transcript: str | None = None
+
+
+def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Group item indices into batches of similar length (sorted by length, then chunked).
+
+    Args:
+        lengths: Length of each item (samples, frames or windows).
+        batch_size: Most items per batch (at least 1).
+
+    Returns:
+        Lists of indices into ``lengths``; every index appears exactly once.
+
+    Raises:
+        ValueError: When ``batch_size`` is not a positive integer.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
+
+
+@dataclass(frozen=True)
 class Output:
     """One number a metric reports per utterance.
 
@@ -64,6 +93,10 @@ class Metric:
     reference_implementation: ClassVar[str] = ""
     #: Distribution names whose installed versions go into :meth:`provenance`.
     distributions: ClassVar[tuple[str, ...]] = ()
+    #: Most utterances :meth:`compute_batch` runs through the model at once; 1 means the
+    #: metric has no batched backend (the default :meth:`compute_batch` loops over
+    #: :meth:`compute`). Not an option: it never changes the numbers (within 1e-6).
+    batch_size: ClassVar[int] = 1
 
     def __init__(self, **options: Any):
         unknown = set(options) - set(self.default_options())
@@ -80,14 +113,39 @@ class Metric:
         return {}
 
     @classmethod
-    def availability(cls) -> Availability:
-        """Whether the metric's packages and assets are present."""
-        return check_requirements(list(cls.packages), list(cls.assets()))
+    def availability(cls, options: dict[str, Any] | None = None) -> Availability:
+        """Whether the packages, and the assets these options load (default: :meth:`assets`), are present."""
+        if options is None:
+            return check_requirements(list(cls.packages), list(cls.assets()))
+        assets = cls.assets_for({**cls.default_options(), **options})
+        return check_requirements(list(cls.packages), list(assets))
 
     @classmethod
     def assets(cls) -> Sequence[Any]:
         """Model assets the metric needs (objects with ``problem()`` and ``sha256``)."""
         return ()
+
+    @classmethod
+    def assets_for(cls, options: dict[str, Any]) -> Sequence[Any]:
+        """The assets the metric loads with these (complete) options; default :meth:`assets`.
+
+        Metrics whose checkpoint depends on an option (``model=...``) override this.
+        """
+        return cls.assets()
+
+    @classmethod
+    def model_hashes(cls, options: dict[str, Any]) -> dict[str, str]:
+        """Asset name -> sha256 of the checkpoint that these options load, as installed here.
+
+        Part of the results key (:attr:`urgentbench.runner.MetricSpec.options_hash`), so scores
+        made with different checkpoints are stored apart and never ranked together. For an
+        asset with unpinned files, the digest recorded when it was installed is used.
+        """
+        out = {}
+        for asset in cls.assets_for(options):
+            digest = asset.effective_sha256() if hasattr(asset, "effective_sha256") else asset.sha256
+            out[asset.name] = digest
+        return out
 
     @classmethod
     def output(cls, name: str) -> Output:
@@ -132,6 +190,25 @@ class Metric:
             MetricError: When the utterance cannot be scored; the message is recorded.
         """
         raise NotImplementedError
+
+    def compute_batch(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
+        """Score several utterances; the result for each equals what :meth:`compute` gives it.
+
+        The default calls :meth:`compute` once per item. Metrics with a batched backend
+        override it (length-bucketed batches of at most :attr:`batch_size` utterances).
+
+        Returns:
+            One entry per item, in order: the dict :meth:`compute` returns, or the exception
+            it raises for that item (:class:`MetricError` for a recorded reason). One bad
+            utterance never fails the others.
+        """
+        out: list[dict[str, Any] | Exception] = []
+        for item in items:
+            try:
+                out.append(self.compute(item.estimate, item.reference, item.sample_rate, transcript=item.transcript))
+            except Exception as exc:  # recorded per item by the caller
+                out.append(exc)
+        return out
 
     @classmethod
     def aggregate(cls, output: str, rows: list[dict[str, Any]]) -> float | None:

@@ -20,12 +20,13 @@ equals ``speechmos.dnsmos.run`` wherever the latter accepts the input.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from urgentbench.metrics._threads import resolve_threads
-from urgentbench.metrics.base import Metric, MetricError, Output
+from urgentbench.metrics.base import BatchItem, Metric, MetricError, Output
 from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ _SR = 16000
 _WINDOW_S = 9.01
 #: The P.808 model sees the window without its last 10 ms.
 _P808_TRIM = 160
+#: Most 9.01 s windows run through the ONNX models in one call.
+_WINDOW_BATCH = 16
 
 #: Official model files (paths inside the speechmos package) and their sha256.
 _MODELS = {
@@ -71,6 +74,7 @@ class DNSMOS(Metric):
     needs_reference: ClassVar[bool] = False
     sample_rate: ClassVar[int | None] = _SR
     version: ClassVar[str] = "1"
+    batch_size: ClassVar[int] = 16
     outputs: ClassVar[tuple[Output, ...]] = (
         Output("dnsmos_ovrl", True, "DNSMOS P.835 overall quality (ranked by URGENT)"),
         Output("dnsmos_sig", True, "DNSMOS P.835 speech signal quality"),
@@ -162,6 +166,41 @@ class DNSMOS(Metric):
         """
         if self._p835 is None:
             self.setup()
+        return _as_outputs(self._score(self._check(estimate, sample_rate)))
+
+    def compute_batch(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
+        """Score several waveforms, running the 9.01 s windows of all of them through the models in batches.
+
+        Every window has the same length, so windows of different utterances stack without
+        padding; each window's scores equal its one-at-a-time scores to float rounding
+        (within 1e-6 after averaging).
+
+        Returns:
+            One entry per item: the outputs of :meth:`compute`, or the :class:`MetricError`
+            it raises for that item.
+        """
+        if self._p835 is None:
+            self.setup()
+        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        windows: list[tuple[int, np.ndarray]] = []
+        for i, item in enumerate(items):
+            try:
+                audio = self._check(item.estimate, item.sample_rate)
+            except MetricError as exc:
+                out[i] = exc
+                continue
+            windows.extend((i, segment) for segment in _windows(audio))
+        per_item: dict[int, list[tuple[float, float, float, float]]] = {}
+        for start in range(0, len(windows), _WINDOW_BATCH):
+            chunk = windows[start : start + _WINDOW_BATCH]
+            for (i, _), scores in zip(chunk, self._score_windows([segment for _, segment in chunk])):
+                per_item.setdefault(i, []).append(scores)
+        for i, scores in per_item.items():
+            out[i] = _as_outputs(_mean_scores(scores))
+        return out  # type: ignore[return-value]
+
+    def _check(self, estimate: np.ndarray, sample_rate: int) -> np.ndarray:
+        """The waveform as float32, or MetricError for a wrong rate, an empty or non-finite waveform."""
         if sample_rate != _SR:
             raise MetricError(f"DNSMOS needs {_SR} Hz audio, got {sample_rate} Hz")
         x = np.asarray(estimate, dtype=np.float32)
@@ -169,40 +208,49 @@ class DNSMOS(Metric):
             raise MetricError(f"DNSMOS needs a non-empty mono waveform, got shape {x.shape}")
         if not np.all(np.isfinite(x)):
             raise MetricError("DNSMOS input contains NaN or Inf samples")
-        scores = self._score(x)
-        return {
-            "dnsmos_ovrl": scores[2],
-            "dnsmos_sig": scores[0],
-            "dnsmos_bak": scores[1],
-            "dnsmos_p808": scores[3],
-        }
+        return x
 
     def _score(self, audio: np.ndarray) -> tuple[float, float, float, float]:
-        """Mean calibrated (SIG, BAK, OVRL) and P.808 over the official 9.01 s windows."""
-        window = int(_WINDOW_S * _SR)
-        while len(audio) < window:  # repeat (doubling) short clips, as the official code does
-            audio = np.append(audio, audio)
-        n_windows = int(np.floor(len(audio) / _SR) - _WINDOW_S) + 1
-        per_window = []
-        for idx in range(n_windows):
-            segment = audio[int(idx * _SR) : int((idx + _WINDOW_S) * _SR)]
-            if len(segment) < window:
-                continue
-            raw_sig, raw_bak, raw_ovrl = self._p835.run(
-                None, {"input_1": segment.astype(np.float32)[None, :]}
-            )[0][0]
-            mel = _p808_features(segment[:-_P808_TRIM])
-            p808 = self._p808.run(None, {"input_1": mel[None, :, :]})[0][0][0]
-            per_window.append(
-                (
-                    np.polyval(_POLY_SIG, raw_sig),
-                    np.polyval(_POLY_BAK, raw_bak),
-                    np.polyval(_POLY_OVRL, raw_ovrl),
-                    p808,
-                )
+        """Mean calibrated (SIG, BAK, OVRL) and P.808 over the official 9.01 s windows, one window per call."""
+        return _mean_scores([self._score_windows([segment])[0] for segment in _windows(audio)])
+
+    def _score_windows(self, segments: list[np.ndarray]) -> list[tuple[float, float, float, float]]:
+        """Calibrated (SIG, BAK, OVRL) and P.808 of each 9.01 s window, the windows run as one batch."""
+        batch = np.stack([segment.astype(np.float32) for segment in segments])
+        raw = self._p835.run(None, {"input_1": batch})[0]
+        mels = np.stack([_p808_features(segment[:-_P808_TRIM]) for segment in segments])
+        p808 = self._p808.run(None, {"input_1": mels})[0][:, 0]
+        return [
+            (
+                np.polyval(_POLY_SIG, raw_sig),
+                np.polyval(_POLY_BAK, raw_bak),
+                np.polyval(_POLY_OVRL, raw_ovrl),
+                mos,
             )
-        sig, bak, ovrl, p808 = (float(np.mean(column)) for column in zip(*per_window))
-        return sig, bak, ovrl, p808
+            for (raw_sig, raw_bak, raw_ovrl), mos in zip(raw, p808)
+        ]
+
+
+def _windows(audio: np.ndarray) -> list[np.ndarray]:
+    """The official 9.01 s windows (1 s hop) of a 16 kHz waveform, short clips repeated first."""
+    window = int(_WINDOW_S * _SR)
+    while len(audio) < window:  # repeat (doubling) short clips, as the official code does
+        audio = np.append(audio, audio)
+    n_windows = int(np.floor(len(audio) / _SR) - _WINDOW_S) + 1
+    segments = [audio[int(idx * _SR) : int((idx + _WINDOW_S) * _SR)] for idx in range(n_windows)]
+    return [segment for segment in segments if len(segment) == window]
+
+
+def _mean_scores(per_window: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
+    """Average the window scores: (SIG, BAK, OVRL, P.808)."""
+    sig, bak, ovrl, p808 = (float(np.mean(column)) for column in zip(*per_window))
+    return sig, bak, ovrl, p808
+
+
+def _as_outputs(scores: tuple[float, float, float, float]) -> dict[str, float]:
+    """Output dict of (SIG, BAK, OVRL, P.808) scores."""
+    sig, bak, ovrl, p808 = scores
+    return {"dnsmos_ovrl": ovrl, "dnsmos_sig": sig, "dnsmos_bak": bak, "dnsmos_p808": p808}
 
 
 def _p808_features(segment: np.ndarray) -> np.ndarray:

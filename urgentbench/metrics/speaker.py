@@ -9,18 +9,23 @@ Each waveform goes through Resemblyzer's own preprocessing (volume normalisation
 -30 dBFS, increase only, and removal of long silences with WebRTC VAD), then
 ``embed_utterance``; the score is the cosine similarity of the two embeddings, in
 [-1, 1] (in practice [0, 1], the embeddings being non-negative).
+
+With the option ``model=rawnet3`` the metric is URGENT's own SpkSim instead: the cosine
+similarity of ESPnet RawNet3 embeddings (``espnet/voxcelebs12_rawnet3``, asset
+``rawnet3-voxcelebs12``; :mod:`urgentbench.metrics.rawnet3`), with no preprocessing.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from urgentbench.metrics._threads import resolve_threads
-from urgentbench.metrics.base import Metric, MetricError, Output
-from urgentbench.requirements import PackageRequirement
+from urgentbench.metrics.base import BatchItem, Metric, MetricError, Output, length_buckets
+from urgentbench.requirements import Availability, PackageRequirement
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +33,8 @@ _SR = 16000
 #: sha256 of ``resemblyzer/pretrained.pt`` in resemblyzer 0.1.4.
 _WEIGHTS_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
 _INSTALL = "pip install --no-deps resemblyzer==0.1.4 && pip install webrtcvad-wheels"
+#: Most 1.6 s partial utterances (160 mel frames each) run through the encoder at once.
+_PARTIAL_BATCH = 64
 
 
 class SpeakerSimilarity(Metric):
@@ -36,6 +43,8 @@ class SpeakerSimilarity(Metric):
     Options:
         threads: torch intra-op threads; None uses ``$URGENTBENCH_THREADS`` (set by the
             runner) or torch's default.
+        model: ``"resemblyzer"`` (default, weights in the wheel) or ``"rawnet3"`` (URGENT's
+            ESPnet RawNet3, an asset).
     """
 
     name: ClassVar[str] = "spk_sim"
@@ -47,8 +56,9 @@ class SpeakerSimilarity(Metric):
     needs_reference: ClassVar[bool] = True
     sample_rate: ClassVar[int | None] = _SR
     version: ClassVar[str] = "1"
+    batch_size: ClassVar[int] = 16
     outputs: ClassVar[tuple[Output, ...]] = (
-        Output("spk_sim", True, "Speaker similarity (Resemblyzer cosine) to the reference"),
+        Output("spk_sim", True, "Speaker similarity to the reference (cosine of speaker embeddings)"),
     )
     distributions: ClassVar[tuple[str, ...]] = ("resemblyzer", "torch")
     packages: ClassVar[tuple[PackageRequirement, ...]] = (
@@ -64,29 +74,62 @@ class SpeakerSimilarity(Metric):
 
     def __init__(self, **options: Any):
         super().__init__(**options)
+        if self.options["model"] not in ("resemblyzer", "rawnet3"):
+            model = self.options["model"]
+            raise ValueError(f"spk_sim: model must be 'resemblyzer' or 'rawnet3', got {model!r}")
         self._encoder: Any = None
         self._weights_sha256: str | None = None
         self._threads = 0
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        """``threads``: torch threads (None: ``$URGENTBENCH_THREADS`` or torch's default)."""
-        return {"threads": None}
+        """``threads`` (None: ``$URGENTBENCH_THREADS`` or torch's default); ``model``: the embedder."""
+        return {"threads": None, "model": "resemblyzer"}
+
+    @classmethod
+    def assets_for(cls, options: dict[str, Any]) -> Sequence[Any]:
+        """The RawNet3 checkpoint for ``model=rawnet3``; none for Resemblyzer (weights in its wheel)."""
+        if options.get("model") == "rawnet3":
+            from urgentbench.assets import get_asset
+            from urgentbench.metrics.rawnet3 import ASSET
+
+            return (get_asset(ASSET),)
+        return ()
+
+    @classmethod
+    def availability(cls, options: dict[str, Any] | None = None) -> Availability:
+        """Resemblyzer's packages, or for ``model=rawnet3`` torch, PyYAML and the RawNet3 asset."""
+        from urgentbench.requirements import check_requirements
+
+        if (options or {}).get("model") == "rawnet3":
+            from urgentbench.metrics.rawnet3 import PACKAGES
+
+            return check_requirements(list(PACKAGES), list(cls.assets_for(dict(options or {}))))
+        return super().availability(options)
 
     def setup(self) -> None:
-        """Check the weights' hash and load the voice encoder on the CPU once.
+        """Check the weights' hash and load the embedding model on the CPU once.
 
         Raises:
             RuntimeError: When the packaged weights are not the pinned ones.
+            AssetError: For ``model=rawnet3``, when its asset is missing or corrupt.
         """
         import torch
-        from resemblyzer import VoiceEncoder
 
         from urgentbench.assets import PackagePart, sha256_file
 
         self._threads = resolve_threads(self.options["threads"])
         if self._threads:
             torch.set_num_threads(self._threads)
+        if self.options["model"] == "rawnet3":
+            from urgentbench.metrics.rawnet3 import RawNet3Embedder
+
+            embedder = RawNet3Embedder()
+            embedder.setup()
+            self._encoder = embedder
+            return
+        from resemblyzer import VoiceEncoder
+
         weights = PackagePart("resemblyzer", "pretrained.pt").locate()
         if weights is None:
             raise RuntimeError(f"resemblyzer/pretrained.pt is missing; fix: {_INSTALL}")
@@ -103,6 +146,13 @@ class SpeakerSimilarity(Metric):
     def provenance(self) -> dict[str, Any]:
         """Version, options, weights sha256 and resemblyzer's version."""
         prov = super().provenance()
+        if self.options["model"] == "rawnet3":
+            from urgentbench.assets import get_asset
+            from urgentbench.metrics.rawnet3 import ASSET
+
+            prov["model"] = get_asset(ASSET).provenance()
+            prov["threads"] = self._threads or "default"
+            return prov
         prov["weights_sha256"] = self._weights_sha256 or _WEIGHTS_SHA256
         prov["threads"] = self._threads or "default"
         return prov
@@ -113,6 +163,15 @@ class SpeakerSimilarity(Metric):
         Args:
             waveform: Mono float audio at 16 kHz.
             role: Which signal this is, for error messages ("enhanced", "reference").
+
+        Raises:
+            MetricError: When the waveform is silent or VAD trimming leaves no speech.
+        """
+        trimmed = self._prepare(waveform, role)
+        return np.asarray(self._encoder.embed_utterance(trimmed), dtype=np.float64)
+
+    def _prepare(self, waveform: np.ndarray, role: str) -> np.ndarray:
+        """Check a 16 kHz waveform and apply Resemblyzer's preprocessing (volume normalisation, VAD trimming).
 
         Raises:
             MetricError: When the waveform is silent or VAD trimming leaves no speech.
@@ -134,8 +193,85 @@ class SpeakerSimilarity(Metric):
                 f"{role} audio has no voiced frame left after VAD trimming "
                 f"({x.size / _SR:.2f} s of silence or non-speech): no speaker embedding"
             )
-        embedding = np.asarray(self._encoder.embed_utterance(trimmed), dtype=np.float64)
-        return embedding
+        return trimmed
+
+    def _partial_mels(self, wav: np.ndarray) -> np.ndarray:
+        """Mel spectrograms of the 1.6 s partial utterances, as ``VoiceEncoder.embed_utterance`` cuts them."""
+        from resemblyzer import audio
+
+        wav_slices, mel_slices = self._encoder.compute_partial_slices(len(wav), rate=1.3, min_coverage=0.75)
+        if wav_slices[-1].stop >= len(wav):
+            wav = np.pad(wav, (0, wav_slices[-1].stop - len(wav)), "constant")
+        mel = audio.wav_to_mel_spectrogram(wav)
+        return np.array([mel[s] for s in mel_slices])
+
+    def _embed_partials(self, partials: list[np.ndarray]) -> list[np.ndarray]:
+        """Utterance embeddings (L2-normalised mean of partial embeddings) of several utterances.
+
+        All partials have the same length (160 frames), so those of every utterance go
+        through the encoder together, in chunks of at most :data:`_PARTIAL_BATCH`.
+        """
+        import torch
+
+        mels = np.concatenate(partials)
+        with torch.no_grad():
+            embeds = np.concatenate(
+                [
+                    self._encoder(torch.from_numpy(mels[k : k + _PARTIAL_BATCH])).cpu().numpy()
+                    for k in range(0, len(mels), _PARTIAL_BATCH)
+                ]
+            )
+        out = []
+        start = 0
+        for count in (len(p) for p in partials):
+            raw = np.mean(embeds[start : start + count], axis=0)
+            out.append(np.asarray(raw / np.linalg.norm(raw, 2), dtype=np.float64))
+            start += count
+        return out
+
+    def compute_batch(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
+        """Score several utterances, the partial utterances of all of them through the encoder together.
+
+        Each embedding equals the one of :meth:`embed` to float rounding (within 1e-6).
+
+        Returns:
+            One entry per item: the output of :meth:`compute`, or the :class:`MetricError`
+            it raises for that item.
+        """
+        if self.options["model"] == "rawnet3":  # one utterance at a time
+            return super().compute_batch(items)
+        from resemblyzer import VoiceEncoder
+
+        if self._encoder is None:
+            self.setup()
+        if not isinstance(self._encoder, VoiceEncoder):  # another embedding model: one at a time
+            return super().compute_batch(items)
+        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        prepared: list[tuple[int, np.ndarray, np.ndarray]] = []
+        for i, item in enumerate(items):
+            try:
+                self._check_inputs(item.reference, item.sample_rate)
+                ref = self._partial_mels(self._prepare(item.reference, "reference"))
+                est = self._partial_mels(self._prepare(item.estimate, "enhanced"))
+            except MetricError as exc:
+                out[i] = exc
+                continue
+            prepared.append((i, ref, est))
+        for chunk in length_buckets([len(r) + len(e) for _, r, e in prepared], self.batch_size):
+            embeddings = self._embed_partials([m for k in chunk for m in prepared[k][1:]])
+            for j, k in enumerate(chunk):
+                try:
+                    out[prepared[k][0]] = {"spk_sim": _cosine(embeddings[2 * j], embeddings[2 * j + 1])}
+                except MetricError as exc:
+                    out[prepared[k][0]] = exc
+        return out  # type: ignore[return-value]
+
+    @staticmethod
+    def _check_inputs(reference: np.ndarray | None, sample_rate: int) -> None:
+        if sample_rate != _SR:
+            raise MetricError(f"speaker similarity needs {_SR} Hz audio, got {sample_rate} Hz")
+        if reference is None:
+            raise MetricError("speaker similarity needs the clean reference")
 
     def compute(
         self,
@@ -153,13 +289,19 @@ class SpeakerSimilarity(Metric):
         Raises:
             MetricError: For a wrong rate, a missing reference, or a signal without speech.
         """
-        if sample_rate != _SR:
-            raise MetricError(f"speaker similarity needs {_SR} Hz audio, got {sample_rate} Hz")
-        if reference is None:
-            raise MetricError("speaker similarity needs the clean reference")
+        self._check_inputs(reference, sample_rate)
+        if self.options["model"] == "rawnet3":
+            if self._encoder is None:
+                self.setup()
+            return {"spk_sim": self._encoder.similarity(reference, estimate)}
         ref = self.embed(reference, "reference")
         est = self.embed(estimate, "enhanced")
-        norm = float(np.linalg.norm(ref) * np.linalg.norm(est))
-        if norm == 0.0:
-            raise MetricError("a speaker embedding is all zeros; similarity undefined")
-        return {"spk_sim": float(np.dot(ref, est) / norm)}
+        return {"spk_sim": _cosine(ref, est)}
+
+
+def _cosine(ref: np.ndarray, est: np.ndarray) -> float:
+    """Cosine similarity of two embeddings; MetricError when one is all zeros."""
+    norm = float(np.linalg.norm(ref) * np.linalg.norm(est))
+    if norm == 0.0:
+        raise MetricError("a speaker embedding is all zeros; similarity undefined")
+    return float(np.dot(ref, est) / norm)

@@ -1,0 +1,355 @@
+"""LPS: Levenshtein phoneme similarity, as URGENT computes it.
+
+LPS (Pirklbauer et al., ITG Speech Communication 2023) recognises the phonemes of the
+enhanced and of the reference speech with the same phoneme recogniser and compares the
+two strings:
+
+    LPS = 1 - Levenshtein(enhanced phonemes, reference phonemes) / len(reference phonemes)
+
+What URGENT's ``evaluation_metrics/calculate_phoneme_similarity.py`` does, and this
+module reproduces:
+
+- recogniser: ``facebook/wav2vec2-lv-60-espeak-cv-ft`` (``Wav2Vec2ForCTC``) at 16 kHz
+  (the runner resamples with soxr HQ; the script's ``librosa.resample`` defaults to soxr HQ too);
+- input normalisation of its ``Wav2Vec2FeatureExtractor`` (``do_normalize``: zero mean,
+  unit variance with ``var + 1e-7``, in float32), no padding;
+- greedy CTC: argmax per frame, then the tokenizer's ``batch_decode`` with its defaults:
+  unknown ids become ``<unk>``, consecutive equal tokens are merged, the blank (``<pad>``)
+  is dropped, the other special tokens are *kept* as literal text (an emitted ``<unk>``
+  counts as five characters, as in the script), tokens are joined with spaces;
+- every space is then removed, so the distance is over **characters** (Unicode code
+  points) of the concatenated IPA string, not over phoneme tokens: a two-character phone
+  such as ``aɪ`` weighs 2, a length mark ``ː`` 1;
+- no clipping: LPS ranges over (-inf, 1] (an output much longer than the reference gives
+  negative values). An empty reference string is undefined: the later scripts return NaN
+  (dropped by the nan-mean), the first one divided by zero; here it is a missing value
+  with its reason, which the mean skips the same way.
+
+The phoneme strings are decoded from ``vocab.json`` directly, so neither ``phonemizer``
+nor eSpeak NG is needed (the tokenizer only needs them to *encode* text).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from itertools import groupby
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from urgentbench.metrics._ssl import (
+    SAMPLE_RATE,
+    ReferenceCache,
+    check_input,
+    load_pretrained,
+    model_dir_hashes,
+    model_folder,
+    options_of,
+)
+from urgentbench.metrics._threads import resolve_threads
+from urgentbench.metrics.base import Metric, MetricError, Output
+from urgentbench.requirements import Availability, PackageRequirement, check_requirements, pip
+
+logger = logging.getLogger(__name__)
+
+ASSET = "wav2vec2-lv-60-espeak-cv-ft"
+REPOSITORY = "facebook/wav2vec2-lv-60-espeak-cv-ft"
+
+
+def levenshtein(a: Sequence[Any], b: Sequence[Any]) -> int:
+    """Edit distance (insertions, deletions, substitutions, each costing 1) between two sequences.
+
+    Works on strings (per character) and on lists of tokens alike.
+    """
+    if len(a) < len(b):
+        a, b = b, a
+    if len(b) == 0:
+        return len(a)
+    # Map the symbols to integers so that each DP row is a vectorised numpy update.
+    symbols: dict[Any, int] = {}
+    ia = np.array([symbols.setdefault(s, len(symbols)) for s in a], dtype=np.int64)
+    ib = np.array([symbols.setdefault(s, len(symbols)) for s in b], dtype=np.int64)
+    positions = np.arange(len(ib) + 1, dtype=np.int64)
+    previous = positions.copy()  # distances from a[:0] to every prefix of b
+    for i, symbol in enumerate(ia, start=1):
+        substitution = previous[:-1] + (ib != symbol)
+        deletion = previous[1:] + 1
+        best = np.empty_like(previous)
+        best[0] = i
+        best[1:] = np.minimum(substitution, deletion)
+        # Insertions chain along the row: current[j] = min_k (best[k] + j - k).
+        previous = np.minimum.accumulate(best - positions) + positions
+    return int(previous[-1])
+
+
+def zero_mean_unit_variance(x: np.ndarray) -> np.ndarray:
+    """The recogniser's input normalisation (``Wav2Vec2FeatureExtractor`` with ``do_normalize``), in float32."""
+    y = np.asarray(x, dtype=np.float32)
+    return (y - y.mean()) / np.sqrt(y.var() + 1e-7)
+
+
+def phoneme_similarity(reference: str, estimate: str) -> float:
+    """LPS of two phoneme strings: ``1 - levenshtein(estimate, reference) / len(reference)``.
+
+    Raises:
+        MetricError: When the reference string is empty (the similarity is undefined).
+    """
+    if not reference:
+        raise MetricError("the reference has no recognised phonemes; LPS is undefined (division by zero)")
+    return 1.0 - levenshtein(estimate, reference) / len(reference)
+
+
+class CTCPhonemeDecoder:
+    """Greedy CTC decoding of a phoneme recogniser's frame ids, as its tokenizer's ``batch_decode`` does.
+
+    Args:
+        vocab: Token -> id (``vocab.json``).
+        pad_token: The CTC blank (dropped after merging repeats).
+        unk_token: What ids outside the vocabulary become.
+        word_delimiter_token: Dropped too when set (the eSpeak model has none).
+    """
+
+    def __init__(
+        self,
+        vocab: Mapping[str, int],
+        pad_token: str = "<pad>",
+        unk_token: str = "<unk>",
+        word_delimiter_token: str | None = None,
+    ):
+        self.id_to_token = {int(i): t for t, i in vocab.items()}
+        self.pad_token = pad_token
+        self.unk_token = unk_token
+        self.word_delimiter_token = word_delimiter_token
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> CTCPhonemeDecoder:
+        """Read ``vocab.json`` and the special tokens (``tokenizer_config.json``, ``special_tokens_map.json``).
+
+        Raises:
+            RuntimeError: When ``vocab.json`` is missing or unreadable.
+        """
+        try:
+            vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(
+                f"{folder / 'vocab.json'}: cannot read the phoneme vocabulary ({exc})"
+            ) from exc
+        special: dict[str, Any] = {}
+        for name in (
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+        ):  # the latter wins, as in transformers
+            path = folder / name
+            if path.is_file():
+                try:
+                    data = json.loads(path.read_text(encoding="utf-8"))
+                except ValueError as exc:
+                    raise RuntimeError(f"{path}: not valid JSON ({exc})") from exc
+                special.update({k: _token_text(v) for k, v in data.items() if k.endswith("_token")})
+        return cls(
+            vocab,
+            pad_token=special.get("pad_token") or "<pad>",
+            unk_token=special.get("unk_token") or "<unk>",
+            word_delimiter_token=special.get("word_delimiter_token"),
+        )
+
+    def tokens(self, ids: Sequence[int]) -> list[str]:
+        """The phoneme tokens of a frame-id sequence: repeats merged, blanks (and word delimiters) dropped."""
+        raw = [self.id_to_token.get(int(i), self.unk_token) for i in ids]
+        merged = [token for token, _ in groupby(raw)]
+        return [t for t in merged if t != self.pad_token and t != self.word_delimiter_token]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The tokenizer's text (tokens joined with spaces)."""
+        return " ".join(self.tokens(ids)).strip()
+
+    def phoneme_string(self, ids: Sequence[int]) -> str:
+        """The string URGENT compares: the decoded text with every space removed."""
+        return self.decode(ids).replace(" ", "")
+
+
+def _token_text(value: Any) -> str | None:
+    """A special token as text (tokenizer files store either a string or an AddedToken dict)."""
+    if isinstance(value, dict):
+        return value.get("content")
+    return value if isinstance(value, str) else None
+
+
+class LPS(Metric):
+    """Levenshtein phoneme similarity between the enhanced and the reference speech.
+
+    Options:
+        model_dir: A local ``from_pretrained`` folder of a ``Wav2Vec2ForCTC`` phoneme
+            recogniser (config.json, weights, vocab.json, preprocessor_config.json) used
+            instead of the asset; its file hashes go into the provenance.
+        threads: torch intra-op threads; None uses ``$URGENTBENCH_THREADS`` or torch's default.
+    """
+
+    name: ClassVar[str] = "lps"
+    aliases: ClassVar[tuple[str, ...]] = ("phoneme_similarity", "levenshtein_phoneme_similarity")
+    description: ClassVar[str] = "Levenshtein phoneme similarity (wav2vec2-lv-60-espeak-cv-ft greedy CTC)"
+    category: ClassVar[str] = "downstream-independent"
+    needs_reference: ClassVar[bool] = True
+    sample_rate: ClassVar[int | None] = SAMPLE_RATE
+    version: ClassVar[str] = "1"
+    outputs: ClassVar[tuple[Output, ...]] = (
+        Output("lps", True, "1 - phoneme edit distance / reference phoneme-string length"),
+    )
+    distributions: ClassVar[tuple[str, ...]] = ("transformers", "torch", "numpy")
+    packages: ClassVar[tuple[PackageRequirement, ...]] = (
+        PackageRequirement("transformers", pip("transformers>=5.0")),
+        PackageRequirement("torch", "pip install torch==2.13.0"),
+    )
+    reference_implementation: ClassVar[str] = (
+        "URGENT evaluation_metrics/calculate_phoneme_similarity.py: Wav2Vec2Processor + Wav2Vec2ForCTC "
+        "(facebook/wav2vec2-lv-60-espeak-cv-ft), argmax + batch_decode, spaces removed, "
+        "1 - Levenshtein.distance(enh, ref) / len(ref)"
+    )
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self._model: Any = None
+        self._config: Any = None
+        self._decoder: CTCPhonemeDecoder | None = None
+        self._normalize = True
+        self._source: dict[str, Any] = {}
+        self._threads = 0
+        self._cache = ReferenceCache(256)
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """``model_dir``: None (the asset), ``threads``: None."""
+        return {"model_dir": None, "threads": None}
+
+    @classmethod
+    def assets(cls) -> Sequence[Any]:
+        """The phoneme recogniser's asset."""
+        return cls.assets_for(cls.default_options())
+
+    @classmethod
+    def assets_for(cls, options: Mapping[str, Any]) -> Sequence[Any]:
+        """The phoneme recogniser's asset (none when ``model_dir`` is given)."""
+        from urgentbench.assets import get_asset
+
+        if options_of(options, cls.default_options()).get("model_dir"):
+            return ()
+        return (get_asset(ASSET),)
+
+    @classmethod
+    def model_hashes(cls, options: Mapping[str, Any]) -> dict[str, str]:
+        """The asset digest, or the digest of the files of ``model_dir``."""
+        opts = options_of(options, cls.default_options())
+        return model_dir_hashes(opts.get("model_dir")) or super().model_hashes(opts)
+
+    @classmethod
+    def availability(cls, options: Mapping[str, Any] | None = None) -> Availability:
+        """Whether transformers, torch and the recogniser's asset are present."""
+        return check_requirements(
+            list(cls.packages), list(cls.assets_for(options_of(options, cls.default_options())))
+        )
+
+    def setup(self) -> None:
+        """Verify and load the recogniser, its vocabulary and its input normalisation.
+
+        Raises:
+            AssetError: When the asset is missing or corrupt (with the fix commands).
+            RuntimeError: When the folder does not hold a usable CTC phoneme recogniser.
+        """
+        import torch
+        from transformers import Wav2Vec2ForCTC
+
+        folder, source = model_folder(ASSET, self.options["model_dir"])
+        self._threads = resolve_threads(self.options["threads"])
+        if self._threads:
+            torch.set_num_threads(self._threads)
+        self._decoder = CTCPhonemeDecoder.from_folder(folder)
+        self._normalize = _read_do_normalize(folder)
+        self._model = load_pretrained(Wav2Vec2ForCTC, folder)
+        self._config = self._model.config
+        self._source = {"repository": None if self.options["model_dir"] else REPOSITORY, **source}
+        self._cache.clear()
+        logger.debug("LPS recogniser loaded from %s (normalise input: %s)", folder, self._normalize)
+
+    def frame_ids(self, waveform: np.ndarray, role: str = "input") -> np.ndarray:
+        """Greedy (argmax) CTC ids per frame of a 16 kHz waveform.
+
+        Raises:
+            MetricError: For a waveform the model cannot take.
+        """
+        import torch
+
+        if self._model is None:
+            self.setup()
+        x = check_input(waveform, role, self._config)
+        if self._normalize:
+            x = zero_mean_unit_variance(x)
+        with torch.inference_mode():
+            logits = self._model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, :]).logits
+        return logits[0].argmax(dim=-1).numpy()
+
+    def phonemes(self, waveform: np.ndarray, role: str = "input") -> str:
+        """The recognised phoneme string (spaces removed) of a 16 kHz waveform."""
+        ids = self.frame_ids(waveform, role)  # runs setup() first if needed, which sets the decoder
+        decoder = self._decoder
+        if decoder is None:
+            raise RuntimeError("LPS: the phoneme decoder was not set up")
+        return decoder.phoneme_string(ids)
+
+    def provenance(self) -> dict[str, Any]:
+        """Version, options, model identity (asset digest or local file hashes) and library versions."""
+        prov = super().provenance()
+        if self._source:
+            prov["model"] = self._source
+        elif not self.options["model_dir"]:
+            prov["model"] = {"repository": REPOSITORY, "asset": self.assets_for(self.options)[0].provenance()}
+        prov["device"] = "cpu"
+        prov["threads"] = self._threads or "default"
+        return prov
+
+    def compute(
+        self,
+        estimate: np.ndarray,
+        reference: np.ndarray | None,
+        sample_rate: int,
+        *,
+        transcript: str | None = None,
+    ) -> dict[str, Any]:
+        """Score one utterance at 16 kHz.
+
+        Returns:
+            ``{"lps": similarity}`` plus the extras ``lps_distance`` (edit distance) and
+            ``lps_reference_length`` (characters of the reference phoneme string).
+
+        Raises:
+            MetricError: For a wrong rate, a missing reference, an unusable waveform, or a
+                reference in which no phoneme is recognised.
+        """
+        if sample_rate != SAMPLE_RATE:
+            raise MetricError(f"LPS needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
+        if reference is None:
+            raise MetricError("LPS needs the clean reference")
+        if self._model is None:
+            self.setup()
+        ref_x = check_input(reference, "reference", self._config)
+        ref = self._cache.get(ref_x, lambda x: self.phonemes(x, "reference"))
+        est = self.phonemes(estimate, "enhanced")
+        if not ref:
+            raise MetricError(
+                "no phoneme was recognised in the reference; LPS is undefined (division by zero)"
+            )
+        distance = levenshtein(est, ref)
+        return {"lps": 1.0 - distance / len(ref), "lps_distance": distance, "lps_reference_length": len(ref)}
+
+
+def _read_do_normalize(folder: Path) -> bool:
+    """The feature extractor's ``do_normalize`` (True, its default, when there is no preprocessor file)."""
+    path = folder / "preprocessor_config.json"
+    if not path.is_file():
+        return True
+    try:
+        return bool(json.loads(path.read_text(encoding="utf-8")).get("do_normalize", True))
+    except ValueError as exc:
+        raise RuntimeError(f"{path}: not valid JSON ({exc})") from exc

@@ -1,0 +1,270 @@
+"""SpeechBERTScore (precision), as URGENT computes it.
+
+SpeechBERTScore (Saeki et al., 2024, arXiv:2401.16812) compares the self-supervised
+features of the enhanced and the reference speech like BERTScore compares token
+embeddings. URGENT ranks the **precision** term:
+
+    P = mean over enhanced frames i of  max over reference frames j of  cos(e_i, r_j)
+
+with e and r the hidden states of one layer of a HuBERT model. What the official script
+(``evaluation_metrics/calculate_speechbert_score.py`` with ``discrete_speech_metrics``)
+does, and this module reproduces:
+
+- both signals at 16 kHz (the runner resamples with soxr HQ, as the script does);
+- the raw waveform goes straight into the model as a batch of one: no feature-extractor
+  normalisation (mHuBERT's own preprocessor would normalise mean and variance; the
+  official script does not, so neither do we), no padding, no attention mask;
+- "layer 8" is ``hidden_states[8]`` of transformers' output: index 0 is the input of the
+  first transformer layer (after the positional convolution and the layer norm), index k
+  the output of the k-th layer. Only the first ``layer`` layers are run here (the same
+  numbers, a third less work for layer 8 of 12);
+- cosine similarity between every enhanced and every reference frame, max over
+  reference frames, mean over enhanced frames (computed in float64 here; the script uses
+  float32, a difference far below 1e-5).
+
+Protocol variants (option ``model``): ``hubert-base`` (facebook/hubert-base-ls960, URGENT
+2024) and ``mhubert-147`` (utter-project/mHuBERT-147, URGENT 2025 and 2026; the default),
+both at layer 8. The weights are assets pinned to a Hub commit (``urgentbench assets fetch
+mhubert-147``); ``model_dir`` points at another local ``from_pretrained`` folder instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from urgentbench.metrics._ssl import (
+    SAMPLE_RATE,
+    ReferenceCache,
+    check_input,
+    load_pretrained,
+    model_dir_hashes,
+    model_folder,
+    options_of,
+)
+from urgentbench.metrics._threads import resolve_threads
+from urgentbench.metrics.base import Metric, MetricError, Output
+from urgentbench.requirements import Availability, PackageRequirement, check_requirements, pip
+
+logger = logging.getLogger(__name__)
+
+#: Option value -> (asset name, Hugging Face repository) of the protocol variants.
+MODELS: dict[str, tuple[str, str]] = {
+    "hubert-base": ("hubert-base-ls960", "facebook/hubert-base-ls960"),
+    "mhubert-147": ("mhubert-147", "utter-project/mHuBERT-147"),
+}
+DEFAULT_MODEL = "mhubert-147"
+DEFAULT_LAYER = 8
+
+
+def bertscore_precision(estimate_features: np.ndarray, reference_features: np.ndarray) -> float:
+    """BERTScore precision: mean over estimate frames of the best cosine similarity to a reference frame.
+
+    Args:
+        estimate_features: ``(frames, dim)`` features of the enhanced speech.
+        reference_features: ``(frames, dim)`` features of the reference speech.
+
+    Raises:
+        MetricError: For empty inputs, different feature sizes, or an all-zero frame
+            (cosine similarity undefined).
+    """
+    est = np.asarray(estimate_features, dtype=np.float64)
+    ref = np.asarray(reference_features, dtype=np.float64)
+    if est.ndim != 2 or ref.ndim != 2 or est.shape[0] == 0 or ref.shape[0] == 0:
+        raise MetricError(
+            f"SpeechBERTScore needs non-empty (frames, dim) features, got {est.shape} and {ref.shape}"
+        )
+    if est.shape[1] != ref.shape[1]:
+        raise MetricError(f"feature sizes differ: {est.shape[1]} vs {ref.shape[1]}")
+    est_norm = np.linalg.norm(est, axis=1)
+    ref_norm = np.linalg.norm(ref, axis=1)
+    if not (np.all(est_norm > 0) and np.all(ref_norm > 0)):
+        raise MetricError("a feature frame is all zeros; cosine similarity undefined")
+    similarity = (est / est_norm[:, None]) @ (ref / ref_norm[:, None]).T
+    return float(similarity.max(axis=1).mean())
+
+
+class SpeechBERTScore(Metric):
+    """SpeechBERTScore precision of the enhanced speech against the reference (HuBERT-family features).
+
+    Options:
+        model: ``"mhubert-147"`` (URGENT 2025/2026, default) or ``"hubert-base"`` (URGENT 2024).
+        layer: Hidden-state index whose features are compared (8 in every URGENT edition).
+        model_dir: A local ``from_pretrained`` folder (config.json + weights) used instead
+            of the model's asset; its file hashes go into the provenance.
+        threads: torch intra-op threads; None uses ``$URGENTBENCH_THREADS`` or torch's default.
+    """
+
+    name: ClassVar[str] = "speechbertscore"
+    aliases: ClassVar[tuple[str, ...]] = ("speech_bert_score", "sbs")
+    description: ClassVar[str] = (
+        "SpeechBERTScore precision on HuBERT-family layer-8 features (mHuBERT-147 or HuBERT-base)"
+    )
+    category: ClassVar[str] = "downstream-independent"
+    needs_reference: ClassVar[bool] = True
+    sample_rate: ClassVar[int | None] = SAMPLE_RATE
+    version: ClassVar[str] = "1"
+    outputs: ClassVar[tuple[Output, ...]] = (
+        Output(
+            "speechbertscore",
+            True,
+            "SpeechBERTScore precision (cosine of SSL features, max over reference frames)",
+        ),
+    )
+    distributions: ClassVar[tuple[str, ...]] = ("transformers", "torch", "safetensors", "numpy")
+    packages: ClassVar[tuple[PackageRequirement, ...]] = (
+        PackageRequirement("transformers", pip("transformers>=5.0")),
+        PackageRequirement("safetensors", pip("safetensors>=0.4")),
+        PackageRequirement("torch", "pip install torch==2.13.0"),
+    )
+    reference_implementation: ClassVar[str] = (
+        "URGENT evaluation_metrics/calculate_speechbert_score.py: discrete_speech_metrics.SpeechBERTScore"
+        "(sr=16000, model_type='hubert-base' (2024) or 'mhubert-147' (2025+, kohei0209 fork), layer=8), precision"
+    )
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        if self.options["model"] not in MODELS:
+            raise ValueError(
+                f"speechbertscore: unknown model {self.options['model']!r}; choose one of {sorted(MODELS)}"
+            )
+        layer = self.options["layer"]
+        if isinstance(layer, bool) or not isinstance(layer, int) or layer < 0:
+            raise ValueError(f"speechbertscore: layer must be a non-negative integer, got {layer!r}")
+        self._model: Any = None
+        self._config: Any = None
+        self._source: dict[str, Any] = {}
+        self._threads = 0
+        self._cache = ReferenceCache(16)
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """``model``: mhubert-147, ``layer``: 8, ``model_dir``: None (the asset), ``threads``: None."""
+        return {"model": DEFAULT_MODEL, "layer": DEFAULT_LAYER, "model_dir": None, "threads": None}
+
+    @classmethod
+    def assets(cls) -> Sequence[Any]:
+        """The asset of the default model (see :meth:`assets_for`)."""
+        return cls.assets_for(cls.default_options())
+
+    @classmethod
+    def assets_for(cls, options: Mapping[str, Any]) -> Sequence[Any]:
+        """The asset of the chosen model (none when ``model_dir`` is given)."""
+        from urgentbench.assets import get_asset
+
+        opts = options_of(options, cls.default_options())
+        if opts.get("model_dir"):
+            return ()
+        asset_name = MODELS.get(opts["model"], MODELS[DEFAULT_MODEL])[0]
+        return (get_asset(asset_name),)
+
+    @classmethod
+    def model_hashes(cls, options: Mapping[str, Any]) -> dict[str, str]:
+        """The chosen model's asset digest, or the digest of the files of ``model_dir``."""
+        opts = options_of(options, cls.default_options())
+        return model_dir_hashes(opts.get("model_dir")) or super().model_hashes(opts)
+
+    @classmethod
+    def availability(cls, options: Mapping[str, Any] | None = None) -> Availability:
+        """Whether transformers, torch and the chosen model's asset (default: mHuBERT-147) are present."""
+        return check_requirements(
+            list(cls.packages), list(cls.assets_for(options_of(options, cls.default_options())))
+        )
+
+    def setup(self) -> None:
+        """Verify and load the model, keeping its first ``layer`` transformer layers.
+
+        Raises:
+            AssetError: When the model's asset is missing or corrupt (with the fix commands).
+            RuntimeError: When the checkpoint is not a usable HuBERT-family model or has
+                fewer layers than ``layer``.
+        """
+        import torch
+        from transformers import AutoModel
+
+        asset_name, repo = MODELS[self.options["model"]]
+        folder, source = model_folder(asset_name, self.options["model_dir"])
+        self._threads = resolve_threads(self.options["threads"])
+        if self._threads:
+            torch.set_num_threads(self._threads)
+        model = load_pretrained(AutoModel, folder)
+        config = model.config
+        if (
+            not hasattr(model, "encoder")
+            or not hasattr(model.encoder, "layers")
+            or not hasattr(config, "conv_kernel")
+        ):
+            raise RuntimeError(f"{folder}: {type(model).__name__} is not a wav2vec2/HuBERT-style encoder")
+        if getattr(config, "do_stable_layer_norm", False):
+            # Pre-norm encoders add a final layer norm to the last hidden state only, so the
+            # layer truncation below would not give hidden_states[layer]; no URGENT model is one.
+            raise RuntimeError(f"{folder}: pre-norm (do_stable_layer_norm) encoders are not supported")
+        layer = self.options["layer"]
+        if layer > len(model.encoder.layers):
+            raise RuntimeError(
+                f"{folder}: layer {layer} requested but the model has {len(model.encoder.layers)} layers"
+            )
+        # hidden_states[layer] is the output of the layer-th transformer layer (the input of the
+        # first one for 0); the later layers are not needed.
+        model.encoder.layers = model.encoder.layers[:layer]
+        self._model, self._config = model, config
+        self._source = {"repository": repo if not self.options["model_dir"] else None, **source}
+        self._cache.clear()
+        logger.debug("SpeechBERTScore: %s layer %d from %s", self.options["model"], layer, folder)
+
+    def features(self, waveform: np.ndarray, role: str = "input") -> np.ndarray:
+        """Layer features ``(frames, dim)`` (float32) of a 16 kHz waveform.
+
+        Raises:
+            MetricError: For a waveform the model cannot take (see :func:`check_input`).
+        """
+        import torch
+
+        if self._model is None:
+            self.setup()
+        x = check_input(waveform, role, self._config)
+        with torch.inference_mode():
+            out = self._model(torch.from_numpy(x)[None, :]).last_hidden_state
+        return out[0].float().numpy()
+
+    def provenance(self) -> dict[str, Any]:
+        """Version, options, model identity (asset digest or local file hashes) and library versions."""
+        prov = super().provenance()
+        if self._source:
+            prov["model"] = self._source
+        elif not self.options["model_dir"]:
+            asset = self.assets_for(self.options)[0]
+            prov["model"] = {"repository": MODELS[self.options["model"]][1], "asset": asset.provenance()}
+        prov["device"] = "cpu"
+        prov["threads"] = self._threads or "default"
+        return prov
+
+    def compute(
+        self,
+        estimate: np.ndarray,
+        reference: np.ndarray | None,
+        sample_rate: int,
+        *,
+        transcript: str | None = None,
+    ) -> dict[str, Any]:
+        """Score one utterance at 16 kHz.
+
+        Returns:
+            ``{"speechbertscore": precision}`` (in [-1, 1]; 1 for identical signals).
+
+        Raises:
+            MetricError: For a wrong rate, a missing reference or an unusable waveform.
+        """
+        if sample_rate != SAMPLE_RATE:
+            raise MetricError(f"SpeechBERTScore needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
+        if reference is None:
+            raise MetricError("SpeechBERTScore needs the clean reference")
+        if self._model is None:
+            self.setup()
+        ref_x = check_input(reference, "reference", self._config)
+        ref = self._cache.get(ref_x, lambda x: self.features(x, "reference"))
+        est = self.features(estimate, "enhanced")
+        return {"speechbertscore": bertscore_precision(est, ref)}
