@@ -69,8 +69,17 @@ def git_commit(path: Path | None = None) -> str | None:
         return None
 
 
-def collect_provenance(suite: Any, producers: list[Any], metrics: list[Any]) -> dict[str, Any]:
-    """Everything needed to tell whether two results are comparable."""
+def collect_provenance(
+    suite: Any, producers: list[Any], metrics: list[Any], protocol: str | None = None
+) -> dict[str, Any]:
+    """Everything needed to tell whether two results are comparable.
+
+    Args:
+        suite: The suite.
+        producers: Systems and output folders.
+        metrics: Metric specs; each entry records the sha256 of every checkpoint it loads.
+        protocol: Name of the evaluation protocol the run follows (``--protocol``), if any.
+    """
     from urgentbench.systems import SYSTEMS
 
     systems = []
@@ -92,7 +101,11 @@ def collect_provenance(suite: Any, producers: list[Any], metrics: list[Any]) -> 
         except Exception as exc:  # provenance must never stop a run
             logger.warning("could not collect provenance of metric %s: %s", m.name, exc)
             prov = {"error": str(exc)}
-        metric_entries.append({"name": m.name, "options_hash": m.options_hash, **prov})
+        try:
+            models = m.cls.model_hashes({**m.cls.default_options(), **dict(m.options)})
+        except Exception as exc:  # provenance must never stop a run
+            models = {"error": str(exc)}
+        metric_entries.append({"name": m.name, "options_hash": m.options_hash, "models": models, **prov})
     return {
         "urgentbench": urgentbench.__version__,
         "git_commit": git_commit(),
@@ -106,4 +119,14 @@ def collect_provenance(suite: Any, producers: list[Any], metrics: list[Any]) -> 
         },
         "systems": systems,
         "metrics": metric_entries,
+        "protocol": _protocol_entry(protocol),
     }
+
+
+def _protocol_entry(name: str | None) -> dict[str, Any] | None:
+    if not name:
+        return None
+    from urgentbench.protocols import get_protocol
+
+    protocol = get_protocol(name)
+    return {"name": protocol.name, "assets": protocol.assets(), "not_computed": [r.output for r in protocol.missing()]}

@@ -165,6 +165,16 @@ class Registry(Generic[T]):
             raise UnknownNameError(self.kind, name, self.names(include_aliases=True), plural=self.plural)
         return self._entries[key]
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (and its aliases); unknown names are ignored (for tests and plug-in reloads)."""
+        key = name.lower()
+        with self._lock:
+            entry = self._entries.pop(key, None)
+            if entry is None:
+                return
+            for alias in [a for a, owner in self._aliases.items() if owner == key]:
+                del self._aliases[alias]
+
     def get(self, name: str) -> T:
         """Return the loaded plug-in for ``name``."""
         return self.entry(name).load()

@@ -197,6 +197,24 @@ class ResultStore:
             out.append(ScoreRow(key, utt_id, None if result is None else json.loads(result), error, seconds))
         return out
 
+    def other_configs(self, key: ScoreKey) -> list[tuple[str, str, int]]:
+        """Other (metric version, metric config) pairs stored for the same system and metric.
+
+        Scores made with other metric options, another metric version or other model
+        checkpoints live under their own key; this finds them, so that a leaderboard can say
+        why a system has no scores for the current key instead of ranking mixed results.
+
+        Returns:
+            ``(metric_version, metric_config, n_rows)`` for each other key, most rows first.
+        """
+        rows = self._db.execute(
+            "SELECT metric_version, metric_config, COUNT(*) FROM scores WHERE suite=? AND suite_version=? "
+            "AND system=? AND config_hash=? AND metric=? AND NOT (metric_version=? AND metric_config=?) "
+            "GROUP BY metric_version, metric_config ORDER BY COUNT(*) DESC",
+            (key.suite, key.suite_version, key.system, key.config_hash, key.metric, key.metric_version, key.metric_config),
+        ).fetchall()
+        return [(v, c, n) for v, c, n in rows]
+
     def dump(self) -> list[tuple]:
         """Every score row without timing or run ids, sorted (to compare two stores)."""
         return sorted(

@@ -13,6 +13,7 @@ from typing import Any
 import urgentbench
 from urgentbench.metrics import CATEGORIES
 from urgentbench.ranking import rank_systems
+from urgentbench.report import stats
 from urgentbench.runner import MetricSpec, ProducerSpec, score_key
 from urgentbench.manifest import Utterance
 from urgentbench.store import ResultStore
@@ -35,6 +36,10 @@ class SystemSummary:
     failure_examples: dict[str, str] = field(default_factory=dict)
     scored: dict[str, int] = field(default_factory=dict)
     expected: dict[str, int] = field(default_factory=dict)
+    #: metric -> why stored scores were not used (other options, version or checkpoints)
+    stale: dict[str, str] = field(default_factory=dict)
+    #: metric name -> utterance id -> stored result dict (successful rows only); for statistics
+    per_utterance: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def complete(self) -> bool:
@@ -68,14 +73,26 @@ def summarize(
         summary = SystemSummary(info["system"], info["config_hash"], info["display_name"], info["metadata"])
         for metric in metrics:
             cls = metric.cls
-            rows = [r for r in store.rows(score_key(suite, producer, metric)) if r.utt_id in ids]
+            key = score_key(suite, producer, metric)
+            rows = [r for r in store.rows(key) if r.utt_id in ids]
             summary.expected[metric.name] = sum(metric.applies_to(u) for u in utterances)
             summary.scored[metric.name] = len(rows)
+            if len(rows) < summary.expected[metric.name]:
+                others = store.other_configs(key)
+                if others:
+                    version, config, n = others[0]
+                    summary.stale[metric.name] = (
+                        f"{n} score(s) of {metric.name} were made with other options, metric version or "
+                        f"model checkpoints (version {version}, config {config[:12]}, now version "
+                        f"{key.metric_version}, config {key.metric_config[:12]}); they are not mixed in: "
+                        f"score the system again"
+                    )
             failed = [r for r in rows if r.error]
             summary.failures[metric.name] = len(failed)
             if failed:
                 summary.failure_examples[metric.name] = f"{failed[0].utt_id}: {failed[0].error}"
             results = [r.result for r in rows if r.result is not None]
+            summary.per_utterance[metric.name] = {r.utt_id: r.result for r in rows if r.result is not None}
             for output in cls.outputs:
                 summary.values[output.name] = cls.aggregate(output.name, results)
                 summary.n_valid[output.name] = sum(1 for r in results if r.get(output.name) is not None)
@@ -98,14 +115,25 @@ def build_leaderboard(
     metrics: list[MetricSpec],
     tie: str = "dense",
     allow_partial: bool = False,
+    n_resamples: int = stats.N_RESAMPLES,
+    seed: int = stats.SEED,
+    categories: dict[str, list[str]] | None = None,
+    protocol: str | None = None,
 ) -> dict[str, Any]:
     """Rank complete systems with URGENT's rule and return the leaderboard as a dict.
 
     Systems that have not been scored on every utterance are listed under ``incomplete``
     and not ranked (their means would not be comparable), unless ``allow_partial``.
+    Every value carries its 95 % bootstrap interval (``ci``), and every system but the
+    first its paired-test p-values against the first (``p_vs_first``); see
+    :mod:`urgentbench.report.stats`.
+
+    ``categories`` (category -> ranked outputs) overrides the suite card's, e.g. with a
+    protocol's (``protocol`` names it in the result).
     """
     directions, descriptions = _directions(metrics)
-    categories = {c: [o for o in outs if o in directions] for c, outs in suite.categories.items()}
+    chosen = suite.categories if categories is None else categories
+    categories = {c: [o for o in outs if o in directions] for c, outs in chosen.items()}
     categories = {c: outs for c, outs in categories.items() if outs}
     order = {c: i for i, c in enumerate(CATEGORIES)}
     categories = dict(sorted(categories.items(), key=lambda kv: order.get(kv[0], len(order))))
@@ -121,6 +149,9 @@ def build_leaderboard(
             names[id(s)],
             ", ".join(f"{m} {s.scored.get(m, 0)}/{n}" for m, n in s.expected.items()),
         )
+    for s in summaries:
+        for reason in s.stale.values():
+            logger.warning("%s: %s", names[id(s)], reason)
     ranking = rank_systems(
         {names[id(s)]: s.values for s in eligible}, directions, categories, tie
     ) if eligible and categories else None
@@ -139,26 +170,68 @@ def build_leaderboard(
                 "n_valid": s.n_valid,
                 "failures": s.failures,
                 "failure_examples": s.failure_examples,
+                "ci": system_intervals(s, metrics, n_resamples, seed),
             }
         )
     rows.sort(key=lambda r: (r["overall"] if r["overall"] is not None else float("inf"), r["system"]))
+    by_name = {names[id(s)]: s for s in eligible}
+    for row in rows[1:]:
+        row["p_vs_first"] = paired_p_values(by_name[row["system"]], by_name[rows[0]["system"]], metrics, n_resamples, seed)
     return {
         "suite": suite.name,
         "suite_version": suite.version,
         "manifest_sha256": suite.manifest_sha256,
         "n_utterances": len(suite.utterances()),
         "tie_method": tie,
+        "protocol": protocol,
         "categories": categories,
         "other_metrics": extra_outputs,
         "higher_is_better": directions,
         "descriptions": descriptions,
         "metric_versions": {m.name: m.cls.version for m in metrics},
+        "metric_models": {
+            m.name: m.cls.model_hashes({**m.cls.default_options(), **dict(m.options)}) for m in metrics
+        },
         "urgentbench": urgentbench.__version__,
+        "statistics": {**stats.describe(n_resamples, seed), "paired_reference": rows[0]["system"] if rows else None},
         "rows": rows,
         "incomplete": [
-            {"system": names[id(s)], "scored": s.scored, "expected": s.expected} for s in incomplete
+            {"system": names[id(s)], "scored": s.scored, "expected": s.expected, "stale": s.stale}
+            for s in incomplete
         ],
     }
+
+
+def system_intervals(
+    summary: SystemSummary, metrics: list[MetricSpec], n_resamples: int = stats.N_RESAMPLES, seed: int = stats.SEED
+) -> dict[str, list[float] | None]:
+    """Output -> ``[low, high]`` 95 % bootstrap interval of the system value (None when undefined)."""
+    out: dict[str, list[float] | None] = {}
+    for metric in metrics:
+        rows = list(summary.per_utterance.get(metric.name, {}).values())
+        for output in metric.cls.outputs:
+            interval = stats.output_ci(metric.cls, output.name, rows, n_resamples, seed=seed)
+            out[output.name] = None if interval is None else interval.as_list()
+    return out
+
+
+def paired_p_values(
+    a: SystemSummary,
+    b: SystemSummary,
+    metrics: list[MetricSpec],
+    n_resamples: int = stats.N_RESAMPLES,
+    seed: int = stats.SEED,
+    test: str = "permutation",
+) -> dict[str, float | None]:
+    """Output -> p-value of the paired test of system ``a`` against ``b`` (None when nothing is paired)."""
+    out: dict[str, float | None] = {}
+    for metric in metrics:
+        rows_a = a.per_utterance.get(metric.name, {})
+        rows_b = b.per_utterance.get(metric.name, {})
+        for output in metric.cls.outputs:
+            result = stats.compare_systems(metric.cls, output.name, rows_a, rows_b, test, n_resamples, seed)
+            out[output.name] = None if result is None else result.p_value
+    return out
 
 
 def _unique_names(summaries: list[SystemSummary]) -> dict[int, str]:
@@ -223,6 +296,7 @@ def to_markdown(lb: dict[str, Any]) -> str:
         lines += ["", "Missing values (failures are excluded from means, never counted as 0):", *failures]
     if lb["incomplete"]:
         lines += ["", "Not ranked (incomplete): " + ", ".join(r["system"] for r in lb["incomplete"])]
+        lines += [f"- {r['system']}: {reason}" for r in lb["incomplete"] for reason in r.get("stale", {}).values()]
     return "\n".join(lines) + "\n"
 
 
@@ -251,17 +325,31 @@ def to_csv(lb: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def write_leaderboard(lb: dict[str, Any], out_dir: str | Path) -> list[Path]:
-    """Write ``leaderboard.md``, ``.csv`` and ``.json`` into ``out_dir``."""
+def write_leaderboard(
+    lb: dict[str, Any], out_dir: str | Path, formats: tuple[str, ...] | list[str] = ("md", "csv", "json")
+) -> list[Path]:
+    """Write ``leaderboard.md``, ``.csv`` and/or ``.json`` (those in ``formats``) into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "leaderboard.md", out_dir / "leaderboard.csv", out_dir / "leaderboard.json"]
-    paths[0].write_text(to_markdown(lb), encoding="utf-8")
-    paths[1].write_text(to_csv(lb), encoding="utf-8")
-    paths[2].write_text(json.dumps(lb, indent=2, sort_keys=False, ensure_ascii=False) + "\n", encoding="utf-8")
+    writers = {
+        "md": lambda: to_markdown(lb),
+        "csv": lambda: to_csv(lb),
+        "json": lambda: json.dumps(lb, indent=2, sort_keys=False, ensure_ascii=False) + "\n",
+    }
+    paths = []
+    for fmt, render in writers.items():
+        if fmt in formats:
+            path = out_dir / f"leaderboard.{fmt}"
+            path.write_text(render(), encoding="utf-8")
+            paths.append(path)
     return paths
 
 
 def summaries_as_dicts(summaries: list[SystemSummary]) -> list[dict[str, Any]]:
     """Plain-dict form of summaries (for JSON output)."""
-    return [asdict(s) for s in summaries]
+    out = []
+    for s in summaries:
+        d = asdict(s)
+        d.pop("per_utterance", None)
+        out.append(d)
+    return out

@@ -1,0 +1,143 @@
+"""URGENT editions as pinned protocols, and the rule that scores made with different checkpoints never mix."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from urgentbench.assets import Asset, AssetFile
+from urgentbench.cli import main
+from urgentbench.metrics import METRICS
+from urgentbench.metrics.base import Metric, Output
+from urgentbench.protocols import PROTOCOLS, MetricRef, Protocol, get_protocol
+from urgentbench.registry import UnknownNameError
+from urgentbench.report.leaderboard import build_leaderboard, summarize
+from urgentbench.runner import MetricSpec, ProducerSpec, RunError, resolve_metrics, score_key
+from urgentbench.store import ResultStore, ScoreRow
+from urgentbench.suites import get_suite
+
+
+def test_editions_follow_the_official_categories():
+    p24, p25, p26 = (get_protocol(n) for n in ("urgent2024", "urgent2025", "urgent2026"))
+    assert p24.ranked_outputs()["intrusive"] == ["pesq", "estoi", "sdr", "mcd", "lsd"]
+    assert p26.ranked_outputs()["intrusive"] == ["pesq", "estoi"]  # SDR, MCD, LSD dropped in 2026
+    assert "utmos" not in p24.ranked_outputs()["non-intrusive"]
+    assert "utmos" in p25.ranked_outputs()["non-intrusive"]
+    # 2024 ranks WER (WAcc), 2025 and later CER (CAcc)
+    assert "wer" in p24.ranked_outputs()["downstream"] and "cer" not in p24.ranked_outputs()["downstream"]
+    assert "cer" in p25.ranked_outputs()["downstream"] and "wer" not in p25.ranked_outputs()["downstream"]
+    sbs = {p.name: dict(p.metric_specs()[[s.name for s in p.metric_specs()].index("speechbertscore")].options)
+           for p in (p24, p25, p26)}
+    assert sbs["urgent2024"] == {"model": "hubert-base", "layer": 8}
+    assert sbs["urgent2025"] == sbs["urgent2026"] == {"model": "mhubert-147", "layer": 8}
+    # what cannot be computed is said, never silently dropped
+    assert {r.output for r in p26.missing()} == {"scoreq", "emo_sim", "lid_acc"}
+    assert all(r.deviation for r in p26.missing())
+
+
+@pytest.mark.parametrize("name", ["urgent2024", "urgent2025", "urgent2026"])
+def test_every_computable_metric_exists_with_its_outputs_and_options(name):
+    protocol = get_protocol(name)
+    for spec in protocol.metric_specs():
+        cls = METRICS.get(spec.name)
+        unknown = set(dict(spec.options)) - set(cls.default_options())
+        assert not unknown, f"{name}: {spec.name} has no option(s) {unknown}"
+        cls(**dict(spec.options))  # the pinned options are accepted
+    for ref in protocol.refs():
+        if ref.computable:
+            assert any(o.name == ref.output for o in METRICS.get(ref.metric).outputs), ref
+
+
+def test_one_metric_pinned_twice_with_different_options_is_refused():
+    bad = Protocol(
+        "bad",
+        "t",
+        {"downstream": (MetricRef("wer", "wer", {"beam_size": 5}), MetricRef("cer", "wer", {"beam_size": 1}))},
+    )
+    with pytest.raises(ValueError, match="two option sets"):
+        bad.metric_specs()
+
+
+def test_unknown_protocol_suggests():
+    with pytest.raises(UnknownNameError, match="urgent2025"):
+        get_protocol("urgent2052")
+
+
+def test_show_prints_checkpoints_and_deviations(capsys):
+    assert main(["protocols", "show", "urgent2025"]) == 0
+    out = capsys.readouterr().out
+    assert "whisper-base-ct2: " + __import__("urgentbench.assets", fromlist=["x"]).get_asset("whisper-base-ct2").sha256 in out
+    assert "deviation: ASR by Whisper base" in out
+    assert "soxr" in out
+    assert main(["protocols", "ls"]) == 0
+    assert set(capsys.readouterr().out.split()) >= {f"{p.name}:" for p in (e.load() for e in PROTOCOLS)}
+
+
+def test_resolve_metrics_uses_the_pinned_options():
+    suite = get_suite("demo")
+    specs = resolve_metrics(["wer", "pesq"], suite, skip_unavailable=True, protocol="urgent2025")
+    assert dict(next(s for s in specs if s.name == "wer").options) == {"beam_size": 5}
+    with pytest.raises(RunError, match="not part of protocol urgent2026"):
+        resolve_metrics(["sdr"], suite, protocol="urgent2026")
+
+
+# ----------------------------------------------------------------------------- checkpoints never mix
+
+
+class _ToyModelMetric(Metric):
+    name = "toy_model_metric"
+    category = "intrusive"
+    outputs = (Output("toy", True, "toy score"),)
+    asset: ClassVar[Asset]
+
+    @classmethod
+    def assets(cls):
+        return (cls.asset,)
+
+
+@pytest.fixture
+def toy_metric(tmp_path, monkeypatch):
+    monkeypatch.setenv("URGENTBENCH_CACHE", str(tmp_path / "cache"))
+    _ToyModelMetric.asset = Asset("toy-weights", "toy", "CC0-1.0", files=(AssetFile("w.bin"),))
+    METRICS.register("toy_model_metric", _ToyModelMetric, override=True)
+    yield _ToyModelMetric
+    METRICS.unregister("toy_model_metric")
+
+
+def _install(tmp_path, cls, payload: bytes):
+    src = tmp_path / "w.bin"
+    src.write_bytes(payload)
+    cls.asset.add(src)
+
+
+def test_scores_from_another_checkpoint_are_not_ranked_with_new_ones(tmp_path, toy_metric):
+    suite = get_suite("demo")
+    utts = suite.utterances()
+    spec = MetricSpec("toy_model_metric")
+    _install(tmp_path, toy_metric, b"checkpoint A")
+    key_a = spec.options_hash
+    producers = [ProducerSpec(name="sys1", config_hash="c1"), ProducerSpec(name="sys2", config_hash="c2")]
+    with ResultStore(tmp_path / "results.sqlite") as store:
+        run = store.start_run(suite.name, suite.version, "test", {})
+        for p in producers:
+            store.register_system(suite.name, suite.version, p.name, p.config_hash, p.name, {})
+        # sys1 scored with checkpoint A
+        store.write([ScoreRow(score_key(suite, producers[0], spec), u.id, {"toy": 1.0}, None, 0.0) for u in utts], run)
+        # the user installs a different checkpoint (same asset name), then scores sys2
+        _install(tmp_path, toy_metric, b"checkpoint B")
+        assert spec.options_hash != key_a
+        store.write(
+            [ScoreRow(score_key(suite, producers[1], spec), u.id, {"toy": float(np.float32(2.0))}, None, 0.0) for u in utts],
+            run,
+        )
+        summaries = summarize(store, suite, [spec])
+    by_name = {s.system: s for s in summaries}
+    assert by_name["sys1"].scored["toy_model_metric"] == 0
+    assert "model checkpoints" in by_name["sys1"].stale["toy_model_metric"]
+    assert not by_name["sys2"].stale
+    lb = build_leaderboard(suite, summaries, [spec], categories={"intrusive": ["toy"]})
+    assert [r["system"] for r in lb["rows"]] == ["sys2"]
+    assert lb["incomplete"][0]["system"] == "sys1" and lb["incomplete"][0]["stale"]
+    assert lb["metric_models"]["toy_model_metric"] == {"toy-weights": toy_metric.asset.effective_sha256()}
