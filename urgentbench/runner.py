@@ -7,15 +7,28 @@ once per rate the metrics need, and computes every metric still missing. Heavy m
 are loaded once per worker. Results go back to the parent, the single writer of the
 SQLite store, one transaction per job, so a run killed at any point resumes without
 losing or duplicating anything.
+
+Jobs run in-process (``jobs=1``), on a local pool of spawned processes (the default; no
+Dask import), or on a Dask cluster (``scheduler=``, see :mod:`urgentbench.distributed`).
+Jobs are planned producer by producer while the manifest is streamed (only one
+producer's stored ids are held) and only a bounded window of jobs is in flight, so
+memory does not grow with the suite's audio. ``metric_at_a_time`` runs the metrics one after another (outer
+loop), each worker holding one model at a time, for machines too small for all of them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gc
+import importlib
+import itertools
 import logging
 import os
+import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -59,8 +72,14 @@ class MetricSpec:
 
     @property
     def options_hash(self) -> str:
-        """Hash of the effective options (defaults included)."""
-        return config_hash({**self.cls.default_options(), **dict(self.options)})
+        """Hash of the effective options (defaults included) and of the checkpoints they load.
+
+        The checkpoints' sha256 (:meth:`Metric.model_hashes`) are part of the hash, so scores
+        made with different model files are stored apart and never ranked together.
+        """
+        options = {**self.cls.default_options(), **dict(self.options)}
+        models = self.cls.model_hashes(options)
+        return config_hash({**options, "_models": models} if models else options)
 
     def applies_to(self, utt: Utterance) -> bool:
         """Whether the metric can run on ``utt`` (reference / transcript present)."""
@@ -97,7 +116,13 @@ class WorkerContext:
     results_dir: str
     producers: tuple[ProducerSpec, ...]
     metrics: tuple[MetricSpec, ...]
+    #: Inference threads per worker; 0 keeps the worker environment's ``OMP_NUM_THREADS``.
     threads_per_worker: int
+    #: Release every model the current job does not need (one model per worker at a time).
+    metric_at_a_time: bool = False
+    #: Jobs a worker takes at once; each metric scores their utterances as one batch
+    #: (:mod:`urgentbench.batching`). 1: one job at a time.
+    batch_size: int = 1
 
 
 @dataclass(frozen=True)
@@ -107,6 +132,28 @@ class Job:
     producer: int
     utterance: dict[str, Any]
     metrics: tuple[int, ...]
+    #: Only produce the enhanced audio (first phase of metric-at-a-time runs).
+    enhance_only: bool = False
+    #: With ``enhance_only``: the metrics later phases will compute (recorded as failed
+    #: when the enhancement fails).
+    pending: tuple[int, ...] = ()
+
+
+@dataclass
+class JobResult:
+    """What a worker sends back for one job.
+
+    ``results`` holds per-metric ``(metric index, result, error, kernel seconds)``;
+    ``setup_seconds`` the model set-up this job triggered; ``busy_seconds`` the worker's
+    whole time on the job (reading, enhancing, resampling, set-up and kernels).
+    """
+
+    job: Job
+    results: list[tuple[int, dict | None, str | None, float]]
+    messages: list[str]
+    enhance_error: str | None = None
+    setup_seconds: float = 0.0
+    busy_seconds: float = 0.0
 
 
 @dataclass
@@ -118,6 +165,16 @@ class RunReport:
     rows_written: int
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Jobs whose results came back (each exactly once).
+    jobs_done: int = 0
+    #: Worker processes (local) or worker threads (Dask) used.
+    workers: int = 1
+    #: Sum of the metric kernel seconds of the rows written.
+    kernel_seconds: float = 0.0
+    #: Sum of the model set-up seconds over workers.
+    setup_seconds: float = 0.0
+    #: Sum of the workers' seconds spent on jobs.
+    busy_seconds: float = 0.0
 
 
 def system_producer(name: str, options: dict[str, Any] | None = None) -> ProducerSpec:
@@ -178,21 +235,39 @@ def find_output(directory: Path, utt_id: str) -> Path | None:
     return None
 
 
-def resolve_metrics(names: list[str] | None, suite: Suite, skip_unavailable: bool = False) -> list[MetricSpec]:
-    """Turn metric names (default: the suite's) into specs, checking availability up front.
+def resolve_metrics(
+    names: list[str] | None, suite: Suite, skip_unavailable: bool = False, protocol: str | None = None
+) -> list[MetricSpec]:
+    """Turn metric names (default: the protocol's, else the suite's) into specs, checking availability up front.
+
+    Args:
+        names: Metric names; with a protocol, a subset of its metrics (they keep its options).
+        suite: The suite whose metric list is the default.
+        skip_unavailable: Skip unavailable metrics with a warning instead of failing.
+        protocol: An evaluation protocol (``urgent2025``) that pins metrics and their options.
 
     Raises:
-        UnknownNameError: For an unknown metric.
-        RunError: When a metric is unavailable (unless ``skip_unavailable``).
+        UnknownNameError: For an unknown metric or protocol.
+        RunError: When a metric is unavailable (unless ``skip_unavailable``), or not part of
+            the protocol.
     """
     specs: list[MetricSpec] = []
     problems = []
-    for name in names or suite.metrics:
+    pinned: dict[str, MetricSpec] = {}
+    if protocol:
+        from urgentbench.protocols import get_protocol
+
+        pinned = {s.name: s for s in get_protocol(protocol).metric_specs()}
+        if names:
+            outside = [n for n in names if METRICS.get(n).name not in pinned]
+            if outside:
+                raise RunError(f"metric(s) {', '.join(outside)} are not part of protocol {protocol}")
+    for name in names or (list(pinned) if protocol else suite.metrics):
         cls = METRICS.get(name)
-        spec = MetricSpec(cls.name)
+        spec = pinned.get(cls.name, MetricSpec(cls.name))
         if spec in specs:
             continue
-        avail = cls.availability()
+        avail = cls.availability(dict(spec.options))
         if not avail.ok:
             if skip_unavailable:
                 logger.warning("skipping metric %s: %s", cls.name, avail.summary())
@@ -281,103 +356,209 @@ def read_output(path: Path | None, utt: Utterance, expected_len: int, source: st
 
 # --------------------------------------------------------------------------- worker side
 
-_CTX: WorkerContext | None = None
-_SYSTEM_CACHE: dict[int, System] = {}
-_METRIC_CACHE: dict[int, Metric] = {}
-
-
-def _init_worker(ctx: WorkerContext) -> None:
-    global _CTX
-    _CTX = ctx
-    _SYSTEM_CACHE.clear()
-    _METRIC_CACHE.clear()
-    threads = str(ctx.threads_per_worker)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "URGENTBENCH_THREADS"):
-        os.environ[var] = threads
-    try:
-        import torch
-
-        torch.set_num_threads(ctx.threads_per_worker)
-    except ImportError:
-        pass
-
-
-def _system(index: int) -> System:
-    if index not in _SYSTEM_CACHE:
-        spec = _CTX.producers[index]  # type: ignore[union-attr]
-        system = build_system(spec.name, **dict(spec.options))
-        system.setup()
-        _SYSTEM_CACHE[index] = system
-    return _SYSTEM_CACHE[index]
-
-
-def _metric(index: int) -> Metric:
-    if index not in _METRIC_CACHE:
-        metric = _CTX.metrics[index].build()  # type: ignore[union-attr]
-        metric.setup()
-        _METRIC_CACHE[index] = metric
-    return _METRIC_CACHE[index]
-
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def process_job(job: Job) -> tuple[Job, list[tuple[int, dict | None, str | None, float]], list[str]]:
-    """Produce and score one utterance; returns per-metric ``(index, result, error, seconds)``."""
-    ctx = _CTX
-    if ctx is None:
-        raise RuntimeError("worker not initialised")
-    utt = Utterance.from_dict(job.utterance)
-    producer = ctx.producers[job.producer]
-    results_dir = Path(ctx.results_dir)
-    messages: list[str] = []
-    try:
-        noisy, reference = load_inputs(utt, Path(ctx.suite_folder), results_dir, ctx.suite_key)
-        if producer.is_directory:
-            path = find_output(Path(producer.directory), utt.id)  # type: ignore[arg-type]
-            enhanced = read_output(path, utt, len(noisy), f"{producer.directory}/{utt.id}")
-        else:
-            out_path = enhanced_path(results_dir, ctx.suite_key, producer, utt.id)
-            if out_path.exists():
-                enhanced, _ = read_audio(out_path)
-            else:
-                enhanced, clipped = run_system(_system(job.producer), noisy, utt.sample_rate, str(out_path))
-                if clipped:
-                    messages.append(f"{utt.id}: {clipped} samples of the {producer.name} output clipped to 16 bit")
-                write_flac(out_path, enhanced, utt.sample_rate)
-    except Exception as exc:  # one bad utterance never kills a run
-        reason = f"no enhanced audio: {_one_line(exc)}"
-        logger.debug("job failed: %s", traceback.format_exc())
-        return job, [(i, None, reason, 0.0) for i in job.metrics], [f"{producer.name}/{utt.id}: {reason}"]
+def configure_threads(threads: int) -> Any:
+    """Set the thread budget of a worker process for the numeric libraries it will use.
 
-    by_rate: dict[int, tuple[np.ndarray, np.ndarray | None]] = {utt.sample_rate: (enhanced, reference)}
-    out = []
-    for index in job.metrics:
-        try:
-            metric = _metric(index)  # set up once per worker, not timed as part of the kernel
-        except Exception as exc:
-            logger.debug("metric setup failed: %s", traceback.format_exc())
-            out.append((index, None, f"metric setup failed: {_one_line(exc)}", 0.0))
-            continue
+    Model inference (torch, ONNX Runtime through ``URGENTBENCH_THREADS``, OpenMP) gets
+    ``threads``; BLAS always runs single-threaded, in the numpy already loaded (through
+    threadpoolctl) and in libraries loaded later (environment), so that the signal-level
+    metrics give bit-identical values whatever the number of workers or the scheduler
+    (a multi-threaded dot product sums in another order). torch is only told directly
+    when it is already imported (importing it here would cost every worker about two
+    seconds, also when no metric needs it). ``threads <= 0`` keeps the environment's
+    ``OMP_NUM_THREADS`` (a Dask nanny sets 1).
+
+    Returns:
+        The threadpoolctl limiter (``restore_original_limits()`` undoes the BLAS limit),
+        or None without threadpoolctl.
+    """
+    if threads <= 0:
+        threads = int(os.environ.get("OMP_NUM_THREADS") or 1)
+    os.environ["OMP_NUM_THREADS"] = os.environ["URGENTBENCH_THREADS"] = str(threads)
+    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limiter = threadpool_limits(limits=1, user_api="blas")
+    except ImportError:  # a core dependency; without it BLAS keeps its own thread count
+        logger.warning("threadpoolctl is missing (pip install threadpoolctl): values may differ in the last digits")
+        limiter = None
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    return limiter
+
+
+class WorkerState:
+    """What one worker keeps between jobs: its context and the loaded systems and metrics.
+
+    Each heavy model is loaded at most once per worker (on first use), unless
+    ``ctx.metric_at_a_time`` asks to release every model the current job does not need, so
+    that a worker holds one model at a time. Jobs are processed one at a time (a lock
+    serialises threads of a multi-threaded Dask worker: several metrics seed numpy's global
+    RNG, so they must not run concurrently in one process).
+    """
+
+    def __init__(self, ctx: WorkerContext):
+        self.ctx = ctx
+        self.systems: dict[int, System] = {}
+        self.metrics: dict[int, Metric] = {}
+        self.lock = threading.Lock()
+        self.thread_limits = configure_threads(ctx.threads_per_worker)
+
+    def system(self, index: int) -> System:
+        """The set-up system of producer ``index``."""
+        if index not in self.systems:
+            spec = self.ctx.producers[index]
+            system = build_system(spec.name, **dict(spec.options))
+            system.setup()
+            self.systems[index] = system
+        return self.systems[index]
+
+    def metric(self, index: int) -> tuple[Metric, float]:
+        """The set-up metric ``index`` and the seconds its set-up took now (0 when cached).
+
+        The metric's declared packages are imported as part of set-up, so that import
+        time is never counted as the first utterance's kernel time.
+        """
+        if index in self.metrics:
+            return self.metrics[index], 0.0
         start = time.perf_counter()
+        spec = self.ctx.metrics[index]
+        metric = spec.build()
+        metric.setup()
+        for package in spec.cls.packages:
+            try:
+                importlib.import_module(package.module)
+            except Exception:  # compute() reports it with the install hint
+                logger.debug("pre-import of %s failed", package.module, exc_info=True)
+        self.metrics[index] = metric
+        return metric, time.perf_counter() - start
+
+    def release(self, keep_producer: int | None, keep_metrics: tuple[int, ...]) -> None:
+        """Drop every loaded system and metric except those named (metric-at-a-time mode)."""
+        released = False
+        for index in [i for i in self.systems if i != keep_producer]:
+            del self.systems[index]
+            released = True
+        for index in [i for i in self.metrics if i not in keep_metrics]:
+            del self.metrics[index]
+            released = True
+        if released:
+            gc.collect()
+
+    def process(self, job: Job) -> JobResult:
+        """Produce (or read) the enhanced audio of one utterance and compute the job's metrics."""
+        with self.lock:
+            return self._process(job)
+
+    def process_batch(self, jobs: list[Job]) -> list[JobResult]:
+        """Process several jobs, each metric scoring all their utterances at once (:mod:`urgentbench.batching`)."""
+        from urgentbench.batching import process_batch
+
+        with self.lock:
+            return process_batch(self, jobs, self._process)
+
+    def _process(self, job: Job) -> JobResult:
+        start = time.perf_counter()
+        ctx = self.ctx
+        if ctx.metric_at_a_time:
+            self.release(job.producer if job.enhance_only else None, job.metrics)
+        utt = Utterance.from_dict(job.utterance)
+        producer = ctx.producers[job.producer]
+        results_dir = Path(ctx.results_dir)
+        messages: list[str] = []
         try:
-            rate = metric.working_rate(utt.sample_rate)
-            if rate not in by_rate:
-                by_rate[rate] = (
-                    resample(enhanced, utt.sample_rate, rate),
-                    None if reference is None else resample(reference, utt.sample_rate, rate),
-                )
-            est, ref = by_rate[rate]
-            result = metric.compute(est, ref, rate, transcript=utt.text)
-            out.append((index, result, None, time.perf_counter() - start))
-        except MetricError as exc:
-            out.append((index, None, str(exc).splitlines()[0], time.perf_counter() - start))
-        except Exception as exc:  # a crashing metric is recorded, the run goes on
-            logger.debug("metric crashed: %s", traceback.format_exc())
-            out.append((index, None, _one_line(exc), time.perf_counter() - start))
-    return job, out, messages
+            noisy, reference = load_inputs(utt, Path(ctx.suite_folder), results_dir, ctx.suite_key)
+            if producer.is_directory:
+                path = find_output(Path(producer.directory), utt.id)  # type: ignore[arg-type]
+                enhanced = read_output(path, utt, len(noisy), f"{producer.directory}/{utt.id}")
+            else:
+                out_path = enhanced_path(results_dir, ctx.suite_key, producer, utt.id)
+                if out_path.exists():
+                    enhanced = read_audio(out_path)[0] if job.metrics else noisy
+                else:
+                    enhanced, clipped = run_system(self.system(job.producer), noisy, utt.sample_rate, str(out_path))
+                    if clipped:
+                        messages.append(f"{utt.id}: {clipped} samples of the {producer.name} output clipped to 16 bit")
+                    write_flac(out_path, enhanced, utt.sample_rate)
+        except Exception as exc:  # one bad utterance never kills a run
+            reason = f"no enhanced audio: {_one_line(exc)}"
+            logger.debug("job failed: %s", traceback.format_exc())
+            return JobResult(
+                job,
+                [(i, None, reason, 0.0) for i in job.metrics],
+                [f"{producer.name}/{utt.id}: {reason}"],
+                enhance_error=reason,
+                busy_seconds=time.perf_counter() - start,
+            )
+
+        by_rate: dict[int, tuple[np.ndarray, np.ndarray | None]] = {utt.sample_rate: (enhanced, reference)}
+        out = []
+        setup_seconds = 0.0
+        for index in job.metrics:
+            try:
+                metric, took = self.metric(index)  # set up once per worker, not timed as kernel
+                setup_seconds += took
+            except Exception as exc:
+                logger.debug("metric setup failed: %s", traceback.format_exc())
+                out.append((index, None, f"metric setup failed: {_one_line(exc)}", 0.0))
+                continue
+            t0 = time.perf_counter()
+            try:
+                rate = metric.working_rate(utt.sample_rate)
+                if rate not in by_rate:
+                    by_rate[rate] = (
+                        resample(enhanced, utt.sample_rate, rate),
+                        None if reference is None else resample(reference, utt.sample_rate, rate),
+                    )
+                est, ref = by_rate[rate]
+                result = metric.compute(est, ref, rate, transcript=utt.text)
+                out.append((index, result, None, time.perf_counter() - t0))
+            except MetricError as exc:
+                out.append((index, None, str(exc).splitlines()[0], time.perf_counter() - t0))
+            except Exception as exc:  # a crashing metric is recorded, the run goes on
+                logger.debug("metric crashed: %s", traceback.format_exc())
+                out.append((index, None, _one_line(exc), time.perf_counter() - t0))
+        return JobResult(
+            job, out, messages, setup_seconds=setup_seconds, busy_seconds=time.perf_counter() - start
+        )
+
+
+#: The state of a process-pool worker (or of the parent when running in-process).
+_STATE: WorkerState | None = None
+
+
+def _init_worker(ctx: WorkerContext) -> None:
+    global _STATE
+    _STATE = WorkerState(ctx)
+
+
+def process_job(job: Job) -> JobResult:
+    """Process one job in this process's worker state (set by the pool initialiser)."""
+    if _STATE is None:
+        raise RuntimeError("worker not initialised")
+    return _STATE.process(job)
+
+
+def process_jobs(jobs: list[Job]) -> list[JobResult]:
+    """Process a batch of jobs in this process's worker state (:meth:`WorkerState.process_batch`)."""
+    if _STATE is None:
+        raise RuntimeError("worker not initialised")
+    return _STATE.process_batch(jobs)
+
+
+def job_batches(jobs: Iterable[Job], size: int) -> Iterator[list[Job]]:
+    """Consecutive lists of at most ``size`` jobs (streamed)."""
+    queue = iter(jobs)
+    while batch := list(itertools.islice(queue, max(1, size))):
+        yield batch
 
 
 # --------------------------------------------------------------------------- parent side
@@ -396,53 +577,157 @@ def score_key(suite: Suite, producer: ProducerSpec, metric: MetricSpec) -> Score
     )
 
 
+def iter_utterances(suite: Suite, limit: int | None = None) -> Iterator[Utterance]:
+    """Stream the suite's utterances from its manifest (verified first), one line at a time.
+
+    Raises:
+        SuiteError: When the manifest is missing, modified or has a bad line.
+    """
+    from urgentbench.manifest import ManifestError, read_manifest
+    from urgentbench.suites import SuiteError
+
+    suite.verify()
+    try:
+        yield from itertools.islice(read_manifest(suite.manifest_path), limit)
+    except ManifestError as exc:
+        raise SuiteError(str(exc)) from exc
+
+
+def iter_jobs(
+    utterances: Iterable[Utterance] | Callable[[], Iterable[Utterance]],
+    producers: list[ProducerSpec],
+    metrics: list[MetricSpec],
+    done: list[list[set[str]]] | Callable[[int], list[set[str]]],
+    only_metrics: tuple[int, ...] | None = None,
+    enhance_only: bool = False,
+    skip: Callable[[int, str], bool] | None = None,
+) -> Iterator[Job]:
+    """Jobs for everything missing, streamed producer by producer.
+
+    Args:
+        utterances: The suite's utterances, or a function returning a fresh iterator over
+            them (the manifest is then streamed once per producer and nothing is kept).
+        producers: Systems and/or output directories.
+        metrics: All metrics of the run.
+        done: ``done[p][m]`` (or ``done(p)[m]``): the utterance ids already stored for
+            producer ``p`` and metric ``m``; a function is asked once per producer, so only
+            one producer's ids need to be in memory.
+        only_metrics: Restrict jobs to these metric indices (metric-at-a-time phases).
+        enhance_only: Jobs that only produce the enhanced audio of system producers that
+            still miss a metric (the first metric-at-a-time phase); no metric is computed.
+        skip: ``skip(producer, utt_id)`` -> True to leave a pair out.
+    """
+    wanted = range(len(metrics)) if only_metrics is None else only_metrics
+    for p_index, producer in enumerate(producers):
+        if enhance_only and producer.is_directory:
+            continue
+        done_p = done(p_index) if callable(done) else done[p_index]
+        for utt in utterances() if callable(utterances) else utterances:
+            if skip is not None and skip(p_index, utt.id):
+                continue
+            applicable = [m for m in range(len(metrics)) if metrics[m].applies_to(utt)]
+            if enhance_only:
+                pending = tuple(m for m in applicable if utt.id not in done_p[m])
+                if pending:
+                    yield Job(p_index, utt.to_dict(), (), enhance_only=True, pending=pending)
+                continue
+            missing = tuple(m for m in applicable if m in wanted and utt.id not in done_p[m])
+            if missing:
+                yield Job(p_index, utt.to_dict(), missing)
+
+
 def plan_jobs(
     store: ResultStore,
     suite: Suite,
-    utterances: list[Utterance],
+    utterances: Iterable[Utterance],
     producers: list[ProducerSpec],
     metrics: list[MetricSpec],
     retry_errors: bool = False,
 ) -> list[Job]:
-    """Jobs for everything not yet in the store."""
-    jobs = []
-    for p_index, producer in enumerate(producers):
-        done = [store.done(score_key(suite, producer, m), include_errors=not retry_errors) for m in metrics]
-        for utt in utterances:
-            missing = tuple(
-                m_index
-                for m_index, metric in enumerate(metrics)
-                if metric.applies_to(utt) and utt.id not in done[m_index]
-            )
-            if missing:
-                jobs.append(Job(p_index, utt.to_dict(), missing))
-    return jobs
+    """Jobs for everything not yet in the store (as a list; :func:`run` streams them instead)."""
+    done = [[store.done(score_key(suite, p, m), include_errors=not retry_errors) for m in metrics] for p in producers]
+    return list(iter_jobs(utterances, producers, metrics, done))
 
 
-def execute(
-    jobs: list[Job], ctx: WorkerContext, n_workers: int, on_result: Callable[[tuple], None]
-) -> None:
-    """Run jobs in-process (one worker) or over a spawned process pool, streaming results."""
-    if n_workers <= 1 or len(jobs) <= 1:
-        _init_worker(ctx)
-        for job in jobs:
-            on_result(process_job(job))
-        return
-    with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(ctx,)) as pool:
-        pending = set()
-        queue: Iterator[Job] = iter(jobs)
-        for job in queue:
-            pending.add(pool.submit(process_job, job))
-            if len(pending) >= 4 * n_workers:
-                break
+class Backend:
+    """Where jobs run. :meth:`stream` submits jobs lazily and hands results back as they finish."""
+
+    #: Worker processes (or Dask worker threads) available.
+    workers: int = 1
+
+    def stream(self, jobs: Iterable[Job], on_result: Callable[[JobResult], None]) -> None:
+        """Run ``jobs``, calling ``on_result`` in this process for each as soon as it finishes."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release workers."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InlineBackend(Backend):
+    """Jobs run one after another in this process (``--jobs 1``)."""
+
+    def __init__(self, ctx: WorkerContext):
+        global _STATE
+        self._environ = dict(os.environ)
+        _STATE = WorkerState(ctx)
+        self.state = _STATE
+
+    def stream(self, jobs: Iterable[Job], on_result: Callable[[JobResult], None]) -> None:
+        """See :meth:`Backend.stream`."""
+        for batch in job_batches(jobs, self.state.ctx.batch_size):
+            for result in self.state.process_batch(batch):
+                on_result(result)
+
+    def close(self) -> None:
+        """Drop the loaded models and give this process its thread settings back."""
+        global _STATE
+        if self.state.thread_limits is not None:
+            self.state.thread_limits.restore_original_limits()
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "URGENTBENCH_THREADS"):
+            if var in self._environ:
+                os.environ[var] = self._environ[var]
+            else:
+                os.environ.pop(var, None)
+        _STATE = None
+
+
+class PoolBackend(Backend):
+    """A pool of ``n`` spawned worker processes; at most ``4 n`` jobs are in flight."""
+
+    def __init__(self, ctx: WorkerContext, n: int):
+        self.workers = n
+        self.batch_size = ctx.batch_size
+        self.pool = ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(ctx,))
+
+    def stream(self, jobs: Iterable[Job], on_result: Callable[[JobResult], None]) -> None:
+        """See :meth:`Backend.stream`."""
+        window = 4 * self.workers  # batches in flight
+        queue = job_batches(jobs, self.batch_size)
+        pending = {self.pool.submit(process_jobs, batch) for batch in itertools.islice(queue, window)}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                on_result(future.result())
-            for job in queue:
-                pending.add(pool.submit(process_job, job))
-                if len(pending) >= 4 * n_workers:
-                    break
+                for result in future.result():
+                    on_result(result)
+            for batch in itertools.islice(queue, window - len(pending)):
+                pending.add(self.pool.submit(process_jobs, batch))
+
+    def close(self) -> None:
+        """Shut the pool down."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def execute(jobs: Iterable[Job], ctx: WorkerContext, n_workers: int, on_result: Callable[[JobResult], None]) -> None:
+    """Run jobs in-process (one worker) or over a spawned process pool, streaming results."""
+    backend: Backend = InlineBackend(ctx) if n_workers <= 1 else PoolBackend(ctx, n_workers)
+    with backend:
+        backend.stream(jobs, on_result)
 
 
 def run(
@@ -455,40 +740,82 @@ def run(
     retry_errors: bool = False,
     command: str = "",
     progress: bool = True,
+    protocol: str | None = None,
+    scheduler: str | None = None,
+    metric_at_a_time: bool = False,
+    batch_size: int = 1,
 ) -> RunReport:
     """Enhance and score ``suite`` for every producer, computing only what is missing.
+
+    The manifest is streamed and jobs are submitted lazily (a bounded number in flight);
+    results are written to the store, one transaction per job, as they arrive, so memory
+    does not grow with the suite and an interrupted run resumes where it stopped.
 
     Args:
         suite: The suite (its manifest is verified against the card's sha256).
         producers: Systems and/or output directories.
         metrics: Metrics to compute.
-        results_dir: Folder of the SQLite store, cached inputs and enhanced audio.
-        jobs: Worker processes.
+        results_dir: Folder of the SQLite store, cached inputs and enhanced audio. With a
+            remote Dask cluster it must be on a file system the workers share.
+        jobs: Worker processes of the local pool (ignored with ``scheduler``).
         limit: Only the first ``limit`` utterances.
         retry_errors: Recompute rows stored as errors.
         command: The command line, for provenance.
         progress: Show a progress bar.
+        protocol: Name of the evaluation protocol followed (recorded in the run's provenance).
+        scheduler: Run on Dask: ``"local:N"`` starts a local cluster of N single-threaded
+            worker processes; ``"tcp://host:8786"`` (or a scheduler JSON file) joins an
+            existing cluster. None: the plain local process pool (Dask is not imported).
+        metric_at_a_time: Load one heavy model at a time: first every system enhances all
+            utterances, then each metric scores everything before the next is loaded.
+        batch_size: Jobs a worker takes at once; each metric scores their utterances as
+            one batch (length-bucketed where its backend batches; values equal to
+            one-at-a-time scoring within 1e-6, Whisper transcripts identical).
 
     Returns:
         A :class:`RunReport`.
+
+    Raises:
+        RunError: For a bad ``scheduler`` value or a cluster that cannot be reached, or a
+            ``batch_size`` below 1.
     """
     from tqdm import tqdm
 
     from urgentbench.provenance import collect_provenance
 
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise RunError(f"batch size must be a positive integer, got {batch_size!r}")
+    if scheduler:  # a malformed value fails before anything is written
+        from urgentbench.distributed import parse_scheduler
+
+        parse_scheduler(scheduler)
     results_dir = Path(results_dir).resolve()
     start = time.perf_counter()
-    utterances = suite.utterances(limit)
     with ResultStore(results_dir / "results.sqlite") as store:
         for p in producers:
             store.register_system(suite.name, suite.version, p.name, p.config_hash, p.display_name, dict(p.metadata))
-        planned = plan_jobs(store, suite, utterances, producers, metrics, retry_errors)
+        keys = [[score_key(suite, p, m) for m in metrics] for p in producers]
+        done_cache: dict[int, list[set[str]]] = {}
+
+        def done_for(p_index: int) -> list[set[str]]:
+            """Ids stored per metric for one producer (only the latest producer's are kept)."""
+            if p_index not in done_cache:
+                done_cache.clear()
+                done_cache[p_index] = [store.done(k, include_errors=not retry_errors) for k in keys[p_index]]
+            return done_cache[p_index]
+
+        def phase_jobs(**kw: Any) -> Iterator[Job]:
+            return iter_jobs(lambda: iter_utterances(suite, limit), producers, metrics, done_for, **kw)
+
+        if metric_at_a_time:
+            total = sum(1 for _ in phase_jobs(enhance_only=True))
+            total += sum(1 for m in range(len(metrics)) for _ in phase_jobs(only_metrics=(m,)))
+        else:
+            total = sum(1 for _ in phase_jobs())
         run_id = store.start_run(
-            suite.name, suite.version, command, collect_provenance(suite, producers, metrics)
+            suite.name, suite.version, command, collect_provenance(suite, producers, metrics, protocol)
         )
-        report = RunReport(run_id=run_id, jobs=len(planned), rows_written=0)
-        n_workers = max(1, min(jobs, len(planned)))
-        threads = max(1, (os.cpu_count() or 1) // n_workers)
+        report = RunReport(run_id=run_id, jobs=total, rows_written=0)
         ctx = WorkerContext(
             suite_folder=str(suite.folder),
             suite_key=suite.key,
@@ -496,31 +823,88 @@ def run(
             results_dir=str(results_dir),
             producers=tuple(producers),
             metrics=tuple(metrics),
-            threads_per_worker=threads,
+            threads_per_worker=1,
+            metric_at_a_time=metric_at_a_time,
+            batch_size=batch_size,
         )
-        bar = tqdm(total=len(planned), disable=not progress, unit="utt", desc=suite.key)
+        bar = tqdm(total=total, disable=not progress, unit="job", desc=suite.key)
+        failed_enhancement: set[tuple[int, str]] = set()
+        #: (producer, utterance) of split jobs -> parts not yet back; the job counts as done with its last part
+        split_parts: dict[tuple[int, str], int] = {}
 
-        def on_result(item: tuple) -> None:
-            job, results, messages = item
+        def split_tail(queue: Iterator[Job], n: int, k: int) -> Iterator[Job]:
+            """Split each of the last ``k`` jobs into one job per metric, so workers finish together.
+
+            Only jobs whose enhanced audio already exists (or comes from a folder) are split,
+            so that no system enhances an utterance twice.
+            """
+            for i, job in enumerate(queue):
+                producer = producers[job.producer]
+                if i >= n - k and len(job.metrics) > 1 and (
+                    producer.is_directory or enhanced_path(results_dir, suite.key, producer, job.utterance["id"]).exists()
+                ):
+                    split_parts[(job.producer, job.utterance["id"])] = len(job.metrics)
+                    for m in job.metrics:
+                        yield dataclasses.replace(job, metrics=(m,))
+                else:
+                    yield job
+
+        def on_result(res: JobResult) -> None:
+            job = res.job
             producer = producers[job.producer]
-            rows = [
-                ScoreRow(score_key(suite, producer, metrics[i]), job.utterance["id"], result, error, seconds)
-                for i, result, error, seconds in results
-            ]
-            store.write(rows, run_id)
+            utt_id = job.utterance["id"]
+            rows = [ScoreRow(keys[job.producer][i], utt_id, result, error, seconds) for i, result, error, seconds in res.results]
+            if res.enhance_error and job.enhance_only:
+                # record the failure once for every metric still missing; later phases skip the pair
+                failed_enhancement.add((job.producer, utt_id))
+                rows = [ScoreRow(keys[job.producer][m], utt_id, None, res.enhance_error, 0.0) for m in job.pending]
+            if rows:
+                store.write(rows, run_id)
+            part = (job.producer, utt_id)
+            if part in split_parts:
+                split_parts[part] -= 1
+                finished = split_parts[part] == 0
+                if finished:
+                    del split_parts[part]
+            else:
+                finished = True
+            report.jobs_done += finished
             report.rows_written += len(rows)
-            for msg in messages:
+            report.kernel_seconds += sum(r.seconds for r in rows if r.error is None)
+            report.setup_seconds += res.setup_seconds
+            report.busy_seconds += res.busy_seconds
+            for msg in res.messages:
                 logger.warning(msg)
                 report.errors.append(msg)
             for row in rows:
                 if row.error:
                     report.errors.append(f"{producer.name}/{row.utt_id}/{row.key.metric}: {row.error}")
-            bar.update(1)
+            bar.update(int(finished))
 
         try:
-            execute(planned, ctx, n_workers, on_result)
+            with _backend(ctx, scheduler, max(1, min(jobs, total))) as backend:
+                report.workers = backend.workers
+                if not metric_at_a_time:
+                    backend.stream(split_tail(phase_jobs(), total, 2 * backend.workers), on_result)
+                else:
+                    backend.stream(phase_jobs(enhance_only=True), on_result)
+                    for m in range(len(metrics)):
+                        backend.stream(
+                            phase_jobs(only_metrics=(m,), skip=lambda p, u: (p, u) in failed_enhancement), on_result
+                        )
         finally:
             bar.close()
         store.finish_run(run_id)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _backend(ctx: WorkerContext, scheduler: str | None, n_workers: int) -> Backend:
+    """The backend for a run: Dask when a scheduler is given, else a pool (or in-process for one worker)."""
+    if scheduler:
+        from urgentbench.distributed import DaskBackend
+
+        return DaskBackend(ctx, scheduler)
+    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    ctx = dataclasses.replace(ctx, threads_per_worker=threads)
+    return InlineBackend(ctx) if n_workers <= 1 else PoolBackend(ctx, n_workers)

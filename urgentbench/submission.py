@@ -795,6 +795,8 @@ def score_submission(
     max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
     max_files: int = DEFAULT_MAX_FILES,
     max_ratio: float = DEFAULT_MAX_RATIO,
+    scheduler: str | None = None,
+    metric_at_a_time: bool = False,
 ) -> SubmissionRun:
     """Open, validate and score a submission (zip archive or folder).
 
@@ -817,6 +819,8 @@ def score_submission(
         max_total_bytes: Cap on the archive's total uncompressed size.
         max_files: Cap on the archive's number of files.
         max_ratio: Cap on one archive entry's compression ratio.
+        scheduler: Score on Dask (``local:N`` or a scheduler address); see :func:`urgentbench.runner.run`.
+        metric_at_a_time: Load one heavy model at a time (see :func:`urgentbench.runner.run`).
 
     Returns:
         A :class:`SubmissionRun` (producer, runner report, problems, warnings, metadata).
@@ -864,6 +868,8 @@ def score_submission(
             retry_errors=retry_errors,
             command=command,
             progress=progress,
+            scheduler=scheduler,
+            metric_at_a_time=metric_at_a_time,
         )
     metadata = submission.leaderboard_metadata()
     return SubmissionRun(producer, report, problems, list(submission.warnings), metadata)
