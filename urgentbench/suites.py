@@ -88,6 +88,11 @@ class Suite:
             SuiteError: When the manifest is missing or was modified.
         """
         if not self.manifest_path.is_file():
+            if self.extra.get("build"):  # a recipe suite whose manifest is built locally
+                raise SuiteError(
+                    f"suite {self.name!r} is not built yet ({self.manifest_path} does not exist); "
+                    f"run: {self.extra['build']}"
+                )
             raise SuiteError(f"{self.manifest_path}: manifest of suite {self.name!r} not found")
         actual = file_sha256(self.manifest_path)
         if actual != self.manifest_sha256:

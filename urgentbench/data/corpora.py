@@ -37,6 +37,8 @@ CORPORA: Registry[type[Corpus]] = Registry(
 )
 CORPORA.register("dns2020", "urgentbench.data.dns2020:DNS2020")
 CORPORA.register("masksr2-demo", "urgentbench.data.masksr2_demo:MaskSR2Demo")
+CORPORA.register("vctk", "urgentbench.data.vctk:VCTK")
+CORPORA.register("demand", "urgentbench.data.demand:DEMAND")
 
 #: The first bytes of a Git-LFS pointer file (what a clone without LFS holds instead of the audio).
 _LFS_POINTER_PREFIX = b"version https://git-lfs"

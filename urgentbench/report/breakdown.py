@@ -39,13 +39,13 @@ def utterance_tags(utt: Utterance) -> dict[str, str]:
         tags["speaker"] = utt.speaker
     for step in utt.degradations:
         params = step.params
-        if step.name == "noise" and "snr_db" in params:
+        if step.name in ("noise", "noise_file") and "snr_db" in params:
             tags["snr_bin"] = _bin(float(params["snr_db"]), 5.0)
-        elif step.name == "reverb" and "rt60" in params:
+        elif step.name in ("reverb", "reverb_pra") and "rt60" in params:
             tags["rt60_bin"] = _bin(float(params["rt60"]), 0.2, digits=1)
         elif step.name == "clipping" and "threshold" in params:
             tags["clip_threshold"] = f"{float(params['threshold']):g}"
-        elif step.name == "bandwidth_limit" and "cutoff_hz" in params:
+        elif step.name in ("bandwidth_limit", "bandwidth_limit_poly") and "cutoff_hz" in params:
             tags["cutoff_hz"] = f"{float(params['cutoff_hz']):g}"
     tags.update(utt.tags)
     return tags

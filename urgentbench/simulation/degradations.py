@@ -641,3 +641,9 @@ def _sum_images(delays: np.ndarray, amplitudes: np.ndarray, chunk: int = 2048) -
             index, values = index[keep], values[keep]
         rir += np.bincount(index.ravel(), weights=values.ravel(), minlength=n_out)
     return rir
+
+
+# Degradations defined in other modules, imported when a manifest first uses them.
+DEGRADATIONS.register("noise_file", "urgentbench.simulation.corpus_degradations:NoiseFile")
+DEGRADATIONS.register("reverb_pra", "urgentbench.simulation.corpus_degradations:ReverbPRA")
+DEGRADATIONS.register("bandwidth_limit_poly", "urgentbench.simulation.corpus_degradations:BandwidthLimitPoly")
