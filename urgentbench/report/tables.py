@@ -1,0 +1,261 @@
+"""Paper tables (LaTeX with booktabs, or Markdown) of chosen systems and metric outputs.
+
+Each column header carries the metric's direction (↑ higher is better, ↓ lower is better);
+the best value of each column is in bold (every system whose printed value equals the
+best printed value); ``ci`` adds ``± h`` where ``h`` is half the width of the 95 %
+percentile-bootstrap interval over utterances; with a reference system, values that
+differ significantly from it (two-sided paired permutation test over utterances,
+``p < alpha``) are marked with a dagger. See :mod:`urgentbench.report.stats`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from urgentbench.report import stats
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("latex", "markdown")
+
+
+@dataclass
+class TableCell:
+    """One system's value of one output."""
+
+    value: float | None
+    ci: stats.Interval | None = None
+    p_value: float | None = None
+
+
+@dataclass
+class Table:
+    """Everything a paper table shows; rendered by :func:`to_latex` or :func:`to_markdown`."""
+
+    suite: str
+    suite_version: str
+    systems: list[str]
+    outputs: list[str]
+    higher_is_better: dict[str, bool]
+    cells: dict[str, dict[str, TableCell]]
+    show_ci: bool = False
+    reference: str | None = None
+    alpha: float = stats.ALPHA
+    test: str = "permutation"
+    digits: int = 3
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_outputs(names: list[str], metric_classes: list[Any]) -> list[tuple[str, Any]]:
+    """``(output, metric class)`` for names that are metric outputs or metric names (all its outputs).
+
+    Raises:
+        ValueError: For a name that is neither, listing the known outputs.
+    """
+    out: list[tuple[str, Any]] = []
+    for name in names:
+        # an output name wins over a metric of the same name (the ``wer`` metric outputs wer and cer)
+        owner = next((cls for cls in metric_classes if any(o.name == name for o in cls.outputs)), None)
+        metric = next((cls for cls in metric_classes if name in (cls.name, *getattr(cls, "aliases", ()))), None)
+        if owner is not None:
+            out.append((name, owner))
+        elif metric is not None:
+            out += [(o.name, metric) for o in metric.outputs]
+        else:
+            known = sorted({o.name for cls in metric_classes for o in cls.outputs})
+            raise ValueError(f"unknown metric or output {name!r}; known outputs: {', '.join(known)}")
+    seen: set[str] = set()
+    return [(o, c) for o, c in out if not (o in seen or seen.add(o))]
+
+
+def build_table(
+    suite: Any,
+    summaries: dict[str, Any],
+    outputs: list[tuple[str, Any]],
+    show_ci: bool = False,
+    reference: str | None = None,
+    test: str = "permutation",
+    alpha: float = stats.ALPHA,
+    n_resamples: int = stats.N_RESAMPLES,
+    seed: int = stats.SEED,
+    digits: int = 3,
+) -> Table:
+    """Compute a table's cells from system summaries.
+
+    Args:
+        suite: The suite (name and version for the caption).
+        summaries: Display name -> :class:`~urgentbench.report.leaderboard.SystemSummary`, in row order.
+        outputs: ``(output, metric class)`` columns.
+        show_ci: Add the 95 % bootstrap interval.
+        reference: Mark values that differ significantly from this system's.
+        test: Paired test (``permutation`` or ``wilcoxon``).
+
+    Raises:
+        ValueError: When the reference is not one of the systems.
+    """
+    if reference is not None and reference not in summaries:
+        raise ValueError(f"reference system {reference!r} is not in the table; systems: {', '.join(summaries)}")
+    cells: dict[str, dict[str, TableCell]] = {}
+    notes = []
+    for name, summary in summaries.items():
+        if not summary.complete:
+            notes.append(f"{name} is not scored on every utterance; its means are not comparable")
+            logger.warning("%s", notes[-1])
+        row: dict[str, TableCell] = {}
+        for output, cls in outputs:
+            per_utt = summary.per_utterance.get(cls.name, {})
+            cell = TableCell(summary.values.get(output))
+            if show_ci:
+                cell.ci = stats.output_ci(cls, output, list(per_utt.values()), n_resamples, seed=seed)
+            if reference is not None and name != reference:
+                result = stats.compare_systems(
+                    cls, output, per_utt, summaries[reference].per_utterance.get(cls.name, {}), test, n_resamples, seed
+                )
+                cell.p_value = None if result is None else result.p_value
+            row[output] = cell
+        cells[name] = row
+    return Table(
+        suite=suite.name,
+        suite_version=suite.version,
+        systems=list(summaries),
+        outputs=[o for o, _ in outputs],
+        higher_is_better={o: cls.output(o).higher_is_better for o, cls in outputs},
+        cells=cells,
+        show_ci=show_ci,
+        reference=reference,
+        alpha=alpha,
+        test=test,
+        digits=digits,
+        notes=notes,
+    )
+
+
+def _best(table: Table, output: str) -> str | None:
+    """The printed form of the best value of a column."""
+    values = [table.cells[s][output].value for s in table.systems if table.cells[s][output].value is not None]
+    if not values:
+        return None
+    best = max(values) if table.higher_is_better[output] else min(values)
+    return f"{best:.{table.digits}f}"
+
+
+def _significant(table: Table, cell: TableCell) -> bool:
+    return cell.p_value is not None and cell.p_value < table.alpha
+
+
+def _half_width(ci: stats.Interval) -> float:
+    return (ci.high - ci.low) / 2.0
+
+
+def _legend(table: Table) -> str:
+    parts = [
+        f"{table.suite} v{table.suite_version}.",
+        "Arrows: higher (↑) or lower (↓) is better; best value in bold.",
+    ]
+    if table.show_ci:
+        parts.append("± is half the width of the 95 % percentile-bootstrap interval over utterances.")
+    if table.reference is not None:
+        test = "paired permutation test" if table.test == "permutation" else "Wilcoxon signed-rank test"
+        parts.append(
+            f"† differs significantly from {table.reference} (two-sided {test} over utterances, p < {table.alpha:g})."
+        )
+    return " ".join(parts)
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters in plain text."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def to_latex(table: Table) -> str:
+    """A ``table`` environment with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``)."""
+    arrow = {True: r"$\uparrow$", False: r"$\downarrow$"}
+    best = {o: _best(table, o) for o in table.outputs}
+    header = ["System"] + [f"{latex_escape(o)} {arrow[table.higher_is_better[o]]}" for o in table.outputs]
+    lines = [
+        "% generated by urgentbench; needs \\usepackage{booktabs}",
+        "\\begin{table}[t]",
+        "\\centering",
+        "\\begin{tabular}{l" + "r" * len(table.outputs) + "}",
+        "\\toprule",
+        " & ".join(header) + " \\\\",
+        "\\midrule",
+    ]
+    for name in table.systems:
+        cells = [latex_escape(name)]
+        for o in table.outputs:
+            cell = table.cells[name][o]
+            if cell.value is None:
+                cells.append("--")
+                continue
+            text = f"{cell.value:.{table.digits}f}"
+            if text == best[o]:
+                text = f"\\textbf{{{text}}}"
+            if table.show_ci and cell.ci is not None:
+                text += f"\\,{{\\scriptsize$\\pm${_half_width(cell.ci):.{table.digits}f}}}"
+            if _significant(table, cell):
+                text += "$^{\\dagger}$"
+            cells.append(text)
+        lines.append(" & ".join(cells) + " \\\\")
+    legend = latex_escape(_legend(table)).replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
+    legend = legend.replace("±", r"$\pm$").replace("†", r"$^{\dagger}$").replace(r"\textless{}", "$<$")
+    lines += ["\\bottomrule", "\\end{tabular}", f"\\caption{{{legend}}}", "\\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+_MD_SPECIAL = set("\\`*_[]|<>#")
+
+
+def markdown_escape(text: str) -> str:
+    """Escape Markdown's inline specials (and ``|``, which would split a table cell)."""
+    return "".join(
+        "&lt;" if ch == "<" else "&gt;" if ch == ">" else f"\\{ch}" if ch in _MD_SPECIAL else ch for ch in str(text)
+    )
+
+
+def to_markdown(table: Table) -> str:
+    """A GitHub-flavoured Markdown table followed by its legend."""
+    best = {o: _best(table, o) for o in table.outputs}
+    header = ["system"] + [f"{markdown_escape(o)} {'↑' if table.higher_is_better[o] else '↓'}" for o in table.outputs]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * len(table.outputs) + "|"]
+    for name in table.systems:
+        cells = [markdown_escape(name)]
+        for o in table.outputs:
+            cell = table.cells[name][o]
+            if cell.value is None:
+                cells.append("—")
+                continue
+            text = f"{cell.value:.{table.digits}f}"
+            if text == best[o]:
+                text = f"**{text}**"
+            if table.show_ci and cell.ci is not None:
+                text += f" ± {_half_width(cell.ci):.{table.digits}f}"
+            if _significant(table, cell):
+                text += " †"
+            cells.append(text)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", _legend(table)]
+    lines += [f"Note: {markdown_escape(n)}." for n in table.notes]
+    return "\n".join(lines) + "\n"
+
+
+def render(table: Table, fmt: str) -> str:
+    """Render in ``latex`` or ``markdown``.
+
+    Raises:
+        ValueError: For an unknown format.
+    """
+    if fmt == "latex":
+        return to_latex(table)
+    if fmt in ("markdown", "md"):
+        return to_markdown(table)
+    raise ValueError(f"unknown table format {fmt!r}; use one of {', '.join(FORMATS)}")
