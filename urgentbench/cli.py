@@ -71,6 +71,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
         for entry in SUITES:
             try:
                 suite = Suite.from_card(entry.load())
+                if suite.extra.get("build") and not suite.manifest_path.is_file():  # a recipe not built yet
+                    rows.append((suite.name, "needs build", f"{suite.description} Build: {suite.extra['build']}"))
+                    continue
                 suite.verify()
                 rows.append((suite.name, f"v{suite.version}, {suite.sample_rate} Hz", suite.description))
             except SuiteError as exc:
@@ -111,7 +114,7 @@ def _setup_scoring(args: argparse.Namespace) -> tuple[Any, list[Any], Path, str]
     suite = get_suite(args.suite)
     suite.verify()
     suite.check_corpora()
-    metrics = runner.resolve_metrics(_split(args.metrics), suite, args.skip_unavailable)
+    metrics = runner.resolve_metrics(_split(args.metrics), suite, args.skip_unavailable, protocol=args.protocol)
     command = "urgentbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     return suite, metrics, Path(args.results_dir), command
 
@@ -139,7 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite, metrics, results_dir, command = _setup_scoring(args)
     report = runner.run(
         suite, producers, metrics, results_dir, jobs=args.jobs, limit=args.limit,
-        retry_errors=args.retry_errors, command=command, progress=not args.quiet,
+        retry_errors=args.retry_errors, command=command, progress=not args.quiet, protocol=args.protocol,
+        scheduler=args.scheduler, metric_at_a_time=args.metric_at_a_time, batch_size=args.batch_size,
     )
     return _finish(args, suite, producers, metrics, results_dir, report)
 
@@ -152,6 +156,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     scored = score_submission(
         args.outputs, suite, args.name, metrics, results_dir, jobs=args.jobs, strict=not args.no_strict,
         limit=args.limit, retry_errors=args.retry_errors, command=command, progress=not args.quiet,
+        scheduler=args.scheduler, metric_at_a_time=args.metric_at_a_time,
     )
     for warning in scored.warnings:
         logger.warning("%s", warning)
@@ -177,31 +182,195 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from urgentbench.suites import get_suite
 
     suite = get_suite(args.suite)
-    metrics = runner.resolve_metrics(_split(args.metrics), suite, skip_unavailable=True)
+    metrics = runner.resolve_metrics(_split(args.metrics), suite, skip_unavailable=True, protocol=args.protocol)
+    categories = None
+    if args.protocol:
+        from urgentbench.protocols import get_protocol
+
+        protocol = get_protocol(args.protocol)
+        categories = protocol.ranked_outputs()
+        for ref in protocol.missing():
+            logger.warning("%s ranks %s, which urgentbench cannot compute: %s", protocol.name, ref.output, ref.deviation)
     db = Path(args.results_dir) / "results.sqlite"
     if not db.exists():
         raise runner.RunError(f"{db}: no results yet; run `urgentbench run --suite {suite.name} ...` first")
+    formats = _split(args.format) or ["md", "csv", "json"]
+    unknown = sorted(set(formats) - {"md", "csv", "json", "html"})
+    if unknown:
+        raise ValueError(f"--format: unknown format(s) {', '.join(unknown)}; use md, csv, json, html")
+    by_tags = _split(args.by) or []
     with ResultStore(db) as store:
         summaries = summarize(store, suite, metrics, systems=_split(args.systems))
-        if args.by:
-            from urgentbench.report.breakdown import breakdown_table, group_utterances
+        if by_tags:
+            from urgentbench.report.breakdown import group_utterances
 
             groups = {
-                group: summarize(store, suite, metrics, systems=_split(args.systems), utterances=utts)
-                for group, utts in group_utterances(suite.utterances(), args.by).items()
+                tag: {
+                    group: summarize(store, suite, metrics, systems=_split(args.systems), utterances=utts)
+                    for group, utts in group_utterances(suite.utterances(), tag).items()
+                }
+                for tag in by_tags
             }
-    lb = build_leaderboard(suite, summaries, metrics, tie=args.tie, allow_partial=args.allow_partial)
+        if "html" in formats:
+            from urgentbench.report import html as html_report
+
+            html_tags = by_tags or html_report.default_tags(suite)
+            html_breakdowns = html_report.collect_breakdowns(store, suite, metrics, html_tags, _split(args.systems))
+    lb = build_leaderboard(
+        suite, summaries, metrics, tie=args.tie, allow_partial=args.allow_partial,
+        categories=categories, protocol=args.protocol,
+    )
     out_dir = Path(args.output_dir) / suite.name
-    paths = write_leaderboard(lb, out_dir)
+    paths = write_leaderboard(lb, out_dir, formats)
+    if "html" in formats:
+        from urgentbench.report.leaderboard import _unique_names
+
+        names = _unique_names(summaries)
+        by_name = {names[id(s)]: s for s in summaries}
+        audio = html_report.prepare_audio(
+            suite, lb["rows"] + lb["incomplete"], by_name, args.results_dir, out_dir,
+            n_utterances=args.audio_utterances,
+        ) if args.audio_utterances > 0 else []
+        paths.append(html_report.write_html(lb, out_dir, html_breakdowns, audio))
     print(to_markdown(lb))
-    if args.by:
+    if by_tags:
+        from urgentbench.report.breakdown import breakdown_table
+
         outputs = [(o.name, o.higher_is_better) for m in metrics for o in m.cls.outputs]
-        table = breakdown_table(groups, outputs, args.by)
-        path = out_dir / f"breakdown_{args.by}.md"
-        path.write_text(table, encoding="utf-8")
-        paths.append(path)
-        print(table)
+        for tag in by_tags:
+            table = breakdown_table(groups[tag], outputs, tag)
+            path = out_dir / f"breakdown_{tag}.md"
+            path.write_text(table, encoding="utf-8")
+            paths.append(path)
+            print(table)
     logger.info("wrote %s", ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _candidate_metric_classes(suite: Any) -> list[Any]:
+    """The suite's metric classes first, then every other registered metric that loads."""
+    from urgentbench.metrics import METRICS
+
+    classes = [METRICS.get(n) for n in suite.metrics]
+    for entry in METRICS:
+        try:
+            cls = entry.load()
+        except Exception:  # a broken third-party metric cannot provide columns
+            continue
+        if cls not in classes:
+            classes.append(cls)
+    return classes
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    """Print (or write) a LaTeX or Markdown table of chosen systems and metric outputs."""
+    from urgentbench import runner
+    from urgentbench.report.leaderboard import _unique_names, summarize
+    from urgentbench.report.tables import build_table, render, resolve_outputs
+    from urgentbench.store import ResultStore
+    from urgentbench.suites import get_suite
+
+    suite = get_suite(args.suite)
+    names = _split(args.metrics) or [o for outs in suite.categories.values() for o in outs]
+    columns = resolve_outputs(names, _candidate_metric_classes(suite))
+    metric_names = list(dict.fromkeys(cls.name for _, cls in columns))
+    specs = runner.resolve_metrics(metric_names, suite, skip_unavailable=True)
+    missing = [n for n in metric_names if n not in {s.name for s in specs}]
+    if missing:
+        raise runner.RunError(f"metric(s) {', '.join(missing)} are unavailable here (see `urgentbench ls metrics`)")
+    db = Path(args.results_dir) / "results.sqlite"
+    if not db.exists():
+        raise runner.RunError(f"{db}: no results yet; run `urgentbench run --suite {suite.name} ...` first")
+    wanted = _split(args.systems)
+    with ResultStore(db) as store:
+        summaries = summarize(store, suite, specs, systems=None)
+    unique = _unique_names(summaries)
+    by_name = {unique[id(s)]: s for s in summaries}
+    if wanted:
+        rows = {}
+        for name in wanted:
+            match = [n for n, s in by_name.items() if name in (n, s.system)]
+            if not match:
+                raise ValueError(f"no stored results of {name!r} on {suite.name}; stored: {', '.join(by_name) or 'none'}")
+            rows.update({n: by_name[n] for n in match})
+    else:
+        rows = by_name
+    reference = args.reference
+    if reference is not None and reference not in rows:
+        alias = [n for n, s in rows.items() if s.system == reference]
+        reference = alias[0] if len(alias) == 1 else reference
+    table = build_table(suite, rows, columns, show_ci=args.ci, reference=reference, test=args.test,
+                        alpha=args.alpha, digits=args.digits)
+    text = render(table, args.format)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text, encoding="utf-8")
+        logger.info("wrote %s", args.output)
+    else:
+        print(text, end="")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Compare a system's results with a baseline file; exit 1 on a regression."""
+    from urgentbench import check, runner
+    from urgentbench.store import ResultStore
+    from urgentbench.suites import get_suite
+
+    config = args.config_hash
+    if args.run or args.outputs:
+        if args.run and args.outputs:
+            raise ValueError("--run and --outputs exclude each other")
+        args.limit, args.retry_errors, args.protocol = None, False, getattr(args, "protocol", None)
+        suite, metrics, results_dir, command = _setup_scoring(args)
+        if args.run:
+            producer = runner.system_producer(args.system, parse_kv(args.system_args))
+            runner.run(suite, [producer], metrics, results_dir, jobs=args.jobs, command=command, progress=not args.quiet)
+            config = producer.config_hash
+        else:
+            from urgentbench.submission import score_submission
+
+            scored = score_submission(args.outputs, suite, args.system, metrics, results_dir, jobs=args.jobs,
+                                      command=command, progress=not args.quiet)
+            config = scored.producer.config_hash
+    else:
+        suite = get_suite(args.suite)
+        metrics = runner.resolve_metrics(_split(args.metrics), suite, skip_unavailable=True)
+        results_dir = Path(args.results_dir)
+    db = Path(results_dir) / "results.sqlite"
+    if not db.exists():
+        raise runner.RunError(f"{db}: no results yet; run `urgentbench run --suite {suite.name} ...` or pass --run")
+    with ResultStore(db) as store:
+        summary = check.current_summary(store, suite, metrics, args.system, config)
+    current = check.baseline_from_summary(suite, summary, metrics)
+    if args.write_baseline:
+        path = check.write_baseline(current, args.baseline)
+        print(f"wrote baseline of {args.system} on {suite.name} v{suite.version} to {path}")
+        return 0
+    baseline = check.load_baseline(args.baseline, args.system)
+    check.check_suite(baseline, suite, args.baseline)
+    max_drop = {k: v for item in args.max_drop or [] for k, v in parse_kv(item).items()}
+    max_rise = {k: v for item in args.max_rise or [] for k, v in parse_kv(item).items()}
+    report = check.compare(baseline, current, max_drop, max_rise, use_ci=args.ci, baseline_path=str(args.baseline))
+    print(check.format_report(report), end="")
+    return 0 if report.passed else 1
+
+
+def cmd_protocols_ls(args: argparse.Namespace) -> int:
+    """List the pinned evaluation protocols."""
+    from urgentbench.protocols import PROTOCOLS
+
+    for entry in PROTOCOLS:
+        protocol = entry.load()
+        print(f"{protocol.name}: {protocol.title}")
+    return 0
+
+
+def cmd_protocols_show(args: argparse.Namespace) -> int:
+    """Print a protocol: metrics with pinned options, categories, checkpoints, resampler, normaliser."""
+    from urgentbench.protocols import get_protocol
+
+    print(get_protocol(args.name).describe())
     return 0
 
 
@@ -276,6 +445,19 @@ def cmd_data_ls(args: argparse.Namespace) -> int:
             continue
         print(f"  {cls.description}")
         print(f"  licence: {cls.licence}")
+    return 0
+
+
+def cmd_data_build_suite(args: argparse.Namespace) -> int:
+    """Build the manifest and card of a VCTK-based suite (gsr, bwe-*, declip-*) from the prepared corpora."""
+    from urgentbench.data.vctk_suites import SUITE_NAMES, build_suite
+
+    names = list(SUITE_NAMES) if args.suite == "all" else [args.suite]
+    for name in names:
+        if name not in SUITE_NAMES:
+            raise ValueError(f"unknown suite {name!r}; buildable: {', '.join(SUITE_NAMES)}, all")
+        folder = build_suite(name, Path(args.out).expanduser() if args.out else None)
+        print(f"{name}: built {folder / 'manifest.jsonl'}")
     return 0
 
 
@@ -392,12 +574,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--skip-unavailable", action="store_true", help="skip metrics whose packages are missing")
         p.add_argument("--fail-on-missing", action="store_true",
                        help="exit 1 when any utterance or metric failed (recorded as missing)")
+        p.add_argument("--protocol", help="pin the metric set and options of an URGENT edition "
+                       "(urgent2024, urgent2025, urgent2026; see `urgentbench protocols show NAME`)")
+        p.add_argument("--scheduler", help="run on Dask: tcp://HOST:8786 (an existing cluster), a scheduler "
+                       "JSON file, or local:N (a local cluster of N workers); default: a local process pool")
+        p.add_argument("--metric-at-a-time", action="store_true",
+                       help="load one heavy model at a time (metrics in the outer loop), for small machines")
 
     p = sub.add_parser("run", help="enhance a suite with systems and score them",
                        epilog="example: urgentbench run --system noisy,deepfilternet3 --suite demo --jobs 2")
     p.add_argument("--system", required=True, help="comma-separated system names")
     p.add_argument("--system-args", help="k=v,... options of the system")
     scoring_options(p)
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="utterances a worker scores at once; DNSMOS, spk_sim and WER then run their models on "
+                   "batches (same values within 1e-6, identical transcripts); default 1")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("score", help="score outside outputs (a folder of <id>.flac or a submission zip)",
@@ -418,6 +609,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="output folder (same relative names, as 16-bit FLAC)")
     p.set_defaults(func=cmd_enhance)
 
+    from urgentbench.systems.masksr import cli as masksr_cli  # light: torch is imported only when training
+
+    p = sub.add_parser("train", help="train MaskSR / MaskSR2 on data simulated on the fly (DDP via torchrun)",
+                       epilog=masksr_cli.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    masksr_cli.add_arguments(p)
+    p.set_defaults(func=masksr_cli.cmd_train)
+
     p = sub.add_parser("leaderboard", help="rank stored systems and write leaderboards/<suite>/")
     p.add_argument("--suite", required=True)
     p.add_argument("--systems", help="only these systems (comma-separated)")
@@ -426,9 +624,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default="leaderboards")
     p.add_argument("--tie", choices=["dense", "min"], default="dense", help="tie method (default dense, as the rules)")
     p.add_argument("--allow-partial", action="store_true", help="also rank systems not scored on every utterance")
-    p.add_argument("--by", metavar="TAG", help="also print per-group tables by an utterance tag "
+    p.add_argument("--protocol", help="rank the categories and metrics of an URGENT edition (urgent2024|2025|2026)")
+    p.add_argument("--by", metavar="TAG", help="also print per-group tables by utterance tags, comma-separated "
                    "(condition, snr_bin, rt60_bin, clip_threshold, cutoff_hz, sample_rate, speaker, ...)")
+    p.add_argument("--format", default="md,csv,json",
+                   help="comma-separated: md, csv, json, html (default md,csv,json); html is one static page "
+                        "with charts, breakdowns (--by, default: the suite's conditions) and audio/")
+    p.add_argument("--audio-utterances", type=int, default=3, metavar="N",
+                   help="utterances in the HTML page's audio section (default 3; 0: none)")
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("table", help="a paper table (LaTeX or Markdown) of chosen systems and metrics",
+                       epilog="example: urgentbench table --suite demo --systems noisy,deepfilternet3 "
+                              "--metrics dnsmos_ovrl,pesq,wer --format latex --ci --reference noisy")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--systems", help="rows, in this order (default: every stored system)")
+    p.add_argument("--metrics", help="columns: metric outputs (pesq, dnsmos_ovrl) or metric names "
+                   "(all their outputs); default: the suite's ranked outputs")
+    p.add_argument("--format", choices=["latex", "markdown"], default="markdown")
+    p.add_argument("--ci", action="store_true", help="add ± half the width of the 95%% bootstrap interval")
+    p.add_argument("--reference", metavar="SYSTEM", help="mark values that differ significantly from this system")
+    p.add_argument("--test", choices=["permutation", "wilcoxon"], default="permutation",
+                   help="paired test for --reference (default: permutation; wilcoxon for mean outputs only)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--digits", type=int, default=3)
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the table to FILE (default: print it)")
+    p.set_defaults(func=cmd_table)
+
+    p = sub.add_parser("check", help="regression gate: compare a system with a baseline file; exit 1 on regression",
+                       epilog="example: urgentbench check --suite demo --system deepfilternet3 --baseline "
+                              "baseline.json --max-drop dnsmos_ovrl=0.05 --max-rise wer=0.01")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--system", required=True, help="the system (plug-in name, or the name outputs were scored as)")
+    p.add_argument("--baseline", required=True, metavar="FILE",
+                   help="baseline JSON (from --write-baseline) or a leaderboard.json holding the system")
+    p.add_argument("--write-baseline", action="store_true", help="write FILE from the current results and exit 0")
+    p.add_argument("--max-drop", action="append", metavar="OUT=D", help="largest allowed decrease, e.g. pesq=0.05 "
+                   "(repeat or comma-separate)")
+    p.add_argument("--max-rise", action="append", metavar="OUT=R", help="largest allowed increase, e.g. wer=0.01")
+    p.add_argument("--ci", action="store_true", help="gate every output by the baseline's 95%% bootstrap interval")
+    p.add_argument("--run", action="store_true", help="run the system plug-in first (computes what is missing)")
+    p.add_argument("--outputs", metavar="DIR", help="score this folder of <id>.flac (or a submission zip) as the system first")
+    p.add_argument("--system-args", help="k=v,... options of the system (with --run)")
+    p.add_argument("--config-hash", help="which stored configuration of the system, when there are several")
+    p.add_argument("--metrics", help="metrics to compute with --run/--outputs (default: the suite's)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--skip-unavailable", action="store_true", help="skip metrics whose packages are missing")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("protocols", help="list the pinned URGENT evaluation protocols or show one")
+    protocols_sub = p.add_subparsers(dest="protocols_command", required=True)
+    q = protocols_sub.add_parser("ls", help="the known protocols")
+    q.set_defaults(func=cmd_protocols_ls)
+    q = protocols_sub.add_parser("show", help="metrics, categories, checkpoints and settings of a protocol",
+                                 epilog="example: urgentbench protocols show urgent2025")
+    q.add_argument("name")
+    q.set_defaults(func=cmd_protocols_show)
 
     p = sub.add_parser("simulate", help="write a suite's noisy inputs to FLAC files")
     p.add_argument("--suite", required=True)
@@ -457,6 +710,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_data_score_published)
     q = data_sub.add_parser("ls", help="list corpora, whether they are prepared, and their licences")
     q.set_defaults(func=cmd_data_ls)
+    q = data_sub.add_parser("build-suite", help="build a VCTK-based suite's manifest from the prepared corpora",
+                            epilog="example: urgentbench data prepare vctk && urgentbench data build-suite bwe-4k")
+    q.add_argument("suite", help="gsr, bwe-1k, bwe-2k, bwe-4k, bwe-8k, declip-0.1, declip-0.25 or all")
+    q.add_argument("--out", metavar="DIR", help="folder of suite folders (default: the project's data_manifests)")
+    q.set_defaults(func=cmd_data_build_suite)
 
     p = sub.add_parser("assets", help="list, fetch, add and verify model files (weights)")
     assets_sub = p.add_subparsers(dest="assets_command", required=True)
