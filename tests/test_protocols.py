@@ -83,6 +83,43 @@ def test_resolve_metrics_uses_the_pinned_options():
         resolve_metrics(["sdr"], suite, protocol="urgent2026")
 
 
+def test_a_whole_protocol_runs_as_far_as_the_machine_allows(tmp_path, monkeypatch):
+    monkeypatch.setenv("URGENTBENCH_CACHE", str(tmp_path / "empty-cache"))  # no downloaded assets
+    skipped: list[str] = []
+    specs = resolve_metrics(None, get_suite("demo"), protocol="urgent2026", skipped=skipped)
+    names = {s.name for s in specs}
+    assert {"pesq", "estoi", "dnsmos"} <= names and "utmos" not in names
+    by_metric = {line.split(":", 1)[0]: line for line in skipped}
+    assert "urgentbench assets fetch utmos22-strong" in by_metric["utmos"]
+    assert "urgentbench assets add mhubert-147" in by_metric["speechbertscore"]
+    assert "not implemented" in by_metric["scoreq"]
+    # named metrics are still required to be available
+    with pytest.raises(RunError, match="utmos22-strong"):
+        resolve_metrics(["utmos"], get_suite("demo"), protocol="urgent2026")
+
+
+def test_markdown_names_the_protocol_checkpoints_and_absent_metrics(tmp_path):
+    from urgentbench.report.leaderboard import to_markdown
+
+    suite = get_suite("demo")
+    specs = [MetricSpec("pesq"), MetricSpec("dnsmos")]
+    with ResultStore(tmp_path / "results.sqlite") as store:
+        run = store.start_run(suite.name, suite.version, "test", {})
+        store.register_system(suite.name, suite.version, "s", "c", "s", {})
+        producer = ProducerSpec(name="s", config_hash="c")
+        for spec, value in ((specs[0], {"pesq": 2.0}), (specs[1], {"dnsmos_ovrl": 3.0, "dnsmos_sig": 3.0, "dnsmos_bak": 3.0, "dnsmos_p808": 3.0})):
+            store.write([ScoreRow(score_key(suite, producer, spec), u.id, value, None, 0.0) for u in suite.utterances()], run)
+        summaries = summarize(store, suite, specs)
+    protocol = get_protocol("urgent2025")
+    lb = build_leaderboard(suite, summaries, specs, categories=protocol.ranked_outputs(), protocol=protocol.name)
+    assert lb["not_computed"][:2] == ["nisqa_mos", "utmos"] and "pesq" not in lb["not_computed"]
+    assert lb["metric_models"]["dnsmos"]["sig_bak_ovr.onnx"].startswith("269fbebd")
+    text = to_markdown(lb)
+    assert "Protocol: `urgent2025`" in text
+    assert "without values here (left out of the categories): nisqa_mos, utmos" in text
+    assert "sig_bak_ovr.onnx `269fbebdb513aa23…`" in text
+
+
 # ----------------------------------------------------------------------------- checkpoints never mix
 
 

@@ -114,7 +114,11 @@ def _setup_scoring(args: argparse.Namespace) -> tuple[Any, list[Any], Path, str]
     suite = get_suite(args.suite)
     suite.verify()
     suite.check_corpora()
-    metrics = runner.resolve_metrics(_split(args.metrics), suite, args.skip_unavailable, protocol=args.protocol)
+    skipped: list[str] = []
+    metrics = runner.resolve_metrics(
+        _split(args.metrics), suite, args.skip_unavailable, protocol=args.protocol, skipped=skipped
+    )
+    args.skipped_metrics = skipped  # listed again after the run, where the reader looks
     command = "urgentbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     return suite, metrics, Path(args.results_dir), command
 
@@ -124,6 +128,11 @@ def _finish(args: argparse.Namespace, suite: Any, producers: list[Any], metrics:
         "run %d: %d utterance jobs, %d rows written, %.1f s", report.run_id, report.jobs, report.rows_written, report.seconds
     )
     _print_summary(suite, producers, metrics, results_dir)
+    skipped = getattr(args, "skipped_metrics", [])
+    if skipped:
+        print(f"\nnot computed ({len(skipped)}):")
+        for line in skipped:
+            print(f"  {line}")
     if report.errors:
         logger.warning("%d problems recorded as missing values (see the summary above)", len(report.errors))
     return 1 if (args.fail_on_missing and report.errors) else 0

@@ -236,7 +236,11 @@ def find_output(directory: Path, utt_id: str) -> Path | None:
 
 
 def resolve_metrics(
-    names: list[str] | None, suite: Suite, skip_unavailable: bool = False, protocol: str | None = None
+    names: list[str] | None,
+    suite: Suite,
+    skip_unavailable: bool = False,
+    protocol: str | None = None,
+    skipped: list[str] | None = None,
 ) -> list[MetricSpec]:
     """Turn metric names (default: the protocol's, else the suite's) into specs, checking availability up front.
 
@@ -245,6 +249,10 @@ def resolve_metrics(
         suite: The suite whose metric list is the default.
         skip_unavailable: Skip unavailable metrics with a warning instead of failing.
         protocol: An evaluation protocol (``urgent2025``) that pins metrics and their options.
+            Without ``names``, its unavailable metrics are skipped (a protocol is run as far as
+            this machine allows); named metrics must be available.
+        skipped: When given, receives one line per skipped metric: its name, why, and the
+            command that enables it (protocol metrics with no implementation included).
 
     Raises:
         UnknownNameError: For an unknown metric or protocol.
@@ -257,11 +265,17 @@ def resolve_metrics(
     if protocol:
         from urgentbench.protocols import get_protocol
 
-        pinned = {s.name: s for s in get_protocol(protocol).metric_specs()}
+        edition = get_protocol(protocol)
+        pinned = {s.name: s for s in edition.metric_specs()}
         if names:
             outside = [n for n in names if METRICS.get(n).name not in pinned]
             if outside:
                 raise RunError(f"metric(s) {', '.join(outside)} are not part of protocol {protocol}")
+        else:
+            skip_unavailable = True
+            if skipped is not None:
+                for ref in edition.missing():
+                    skipped.append(f"{ref.output}: not implemented here ({ref.deviation or ref.official})")
     for name in names or (list(pinned) if protocol else suite.metrics):
         cls = METRICS.get(name)
         spec = pinned.get(cls.name, MetricSpec(cls.name))
@@ -271,6 +285,8 @@ def resolve_metrics(
         if not avail.ok:
             if skip_unavailable:
                 logger.warning("skipping metric %s: %s", cls.name, avail.summary())
+                if skipped is not None:
+                    skipped.append(f"{cls.name}: {avail.summary()}")
                 continue
             problems.append(f"metric {cls.name!r} is unavailable: {avail.summary()}")
             continue

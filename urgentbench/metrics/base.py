@@ -148,6 +148,16 @@ class Metric:
         return out
 
     @classmethod
+    def model_files(cls, options: dict[str, Any]) -> dict[str, str]:
+        """Model file or asset name -> sha256 of what these options load, for reports.
+
+        Default :meth:`model_hashes`. Metrics whose models ship in a package and are checked
+        against fixed digests at set-up (DNSMOS) list those digests here, so a leaderboard
+        names every checkpoint behind its numbers.
+        """
+        return cls.model_hashes(options)
+
+    @classmethod
     def output(cls, name: str) -> Output:
         """Return the output spec called ``name``."""
         for out in cls.outputs:

@@ -140,6 +140,11 @@ class DNSMOS(Metric):
         self._score(np.zeros(int(_WINDOW_S * _SR), dtype=np.float32))
         logger.debug("DNSMOS sessions ready (%s intra-op threads)", self._threads or "default")
 
+    @classmethod
+    def model_files(cls, options: dict[str, Any]) -> dict[str, str]:
+        """The two official ONNX files and their sha256 (setup refuses any other file)."""
+        return {rel.rsplit("/", 1)[-1]: sha for rel, sha in _MODELS.values()}
+
     def provenance(self) -> dict[str, Any]:
         """Version, options, model sha256s and library versions."""
         prov = super().provenance()

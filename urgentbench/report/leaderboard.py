@@ -190,8 +190,9 @@ def build_leaderboard(
         "descriptions": descriptions,
         "metric_versions": {m.name: m.cls.version for m in metrics},
         "metric_models": {
-            m.name: m.cls.model_hashes({**m.cls.default_options(), **dict(m.options)}) for m in metrics
+            m.name: m.cls.model_files({**m.cls.default_options(), **dict(m.options)}) for m in metrics
         },
+        "not_computed": _not_computed(protocol, ranked_outputs),
         "urgentbench": urgentbench.__version__,
         "statistics": {**stats.describe(n_resamples, seed), "paired_reference": rows[0]["system"] if rows else None},
         "rows": rows,
@@ -262,6 +263,36 @@ def table_columns(lb: dict[str, Any]) -> list[tuple[str, str, str]]:
     return cols
 
 
+def _not_computed(protocol: str | None, present: list[str]) -> list[str]:
+    """Outputs the protocol ranks that have no values in this leaderboard."""
+    if not protocol:
+        return []
+    from urgentbench.protocols import get_protocol
+
+    edition = get_protocol(protocol)
+    return [r.output for refs in edition.categories.values() for r in refs if r.output not in present]
+
+
+def _provenance_lines(lb: dict[str, Any]) -> list[str]:
+    """Protocol, checkpoints and absent protocol metrics, for the Markdown header."""
+    lines = []
+    if lb.get("protocol"):
+        lines.append(f"Protocol: `{lb['protocol']}` (`urgentbench protocols show {lb['protocol']}`).")
+        if lb.get("not_computed"):
+            lines.append(
+                "Ranked by the protocol but without values here (left out of the categories): "
+                + ", ".join(lb["not_computed"]) + "."
+            )
+    models = [
+        f"{metric}: {name} `{digest[:16]}…`" if digest else f"{metric}: {name} (no digest)"
+        for metric, files in lb.get("metric_models", {}).items()
+        for name, digest in files.items()
+    ]
+    if models:
+        lines.append("Model checkpoints (sha256): " + "; ".join(models) + ".")
+    return lines + [""] if lines else []
+
+
 def to_markdown(lb: dict[str, Any]) -> str:
     """The leaderboard as a Markdown table: ``value (rank)`` cells, grouped by category."""
     cols = table_columns(lb)
@@ -272,6 +303,7 @@ def to_markdown(lb: dict[str, Any]) -> str:
         f"{lb['n_utterances']} utterances · manifest sha256 `{lb['manifest_sha256'][:16]}…` · "
         f"ties: {lb['tie_method']} · urgentbench {lb['urgentbench']}",
         "",
+        *_provenance_lines(lb),
         "Cells show `system mean (rank)`; a category score is the mean of its metrics' ranks and "
         "the overall score the mean of the category scores (lower is better).",
         "",
