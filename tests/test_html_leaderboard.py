@@ -168,3 +168,32 @@ def test_page_in_headless_chromium(server: str, page_dir: Path):
             assert problems == []
         finally:
             browser.close()
+
+
+def test_ogg_clips_are_byte_identical_across_regenerations():
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    from urgentbench.report.html import _ogg_crc, fixed_ogg_serial
+
+    wave = (0.3 * np.sin(np.arange(16000) / 7.0)).astype(np.float32)
+    encoded = []
+    for _ in range(2):
+        buf = io.BytesIO()
+        sf.write(buf, wave, 16000, format="OGG", subtype="VORBIS")
+        encoded.append(buf.getvalue())
+    assert encoded[0] != encoded[1]  # libsndfile picks a random stream serial number
+    first = bytearray(encoded[0])
+    page_len = 27 + first[26] + sum(first[27 : 27 + first[26]])
+    crc = int.from_bytes(first[22:26], "little")
+    first[22:26] = b"\0\0\0\0"
+    assert _ogg_crc(bytes(first[:page_len])) == crc  # our CRC is the one libogg writes
+    fixed = [fixed_ogg_serial(e) for e in encoded]
+    assert fixed[0] == fixed[1]
+    decoded, rate = sf.read(io.BytesIO(fixed[0]), dtype="float32")
+    reference, _ = sf.read(io.BytesIO(encoded[0]), dtype="float32")
+    assert rate == 16000 and np.array_equal(decoded, reference)
+    with pytest.raises(ValueError, match="not an Ogg page"):
+        fixed_ogg_serial(b"RIFF" + fixed[0][4:])
