@@ -86,8 +86,9 @@ def _voicefixer_asset():
         ),
         homepage="https://github.com/haoheliu/voicefixer",
         files=(
-            AssetFile(ANALYSIS_FILE, "748411b70089cadf34a6c11054f95f3a454e614af562c23b13a82f6cb413109f"),
-            AssetFile(VOCODER_FILE, "9410d0b528c10a251ae947bd299d1939b0b3247df680c81c4164e94f5d87dc45"),
+            # sizes as two independent third-party inventories of the same files record them
+            AssetFile(ANALYSIS_FILE, "748411b70089cadf34a6c11054f95f3a454e614af562c23b13a82f6cb413109f", 489_307_071),
+            AssetFile(VOCODER_FILE, "9410d0b528c10a251ae947bd299d1939b0b3247df680c81c4164e94f5d87dc45", 135_613_039),
         ),
         sources=(
             DownloadSource(
