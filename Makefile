@@ -33,7 +33,7 @@ browser:
 bench: $(STAMP)
 	$(BIN)/python benchmarks/score_suite.py --suite demo --jobs 2
 
-# issue 8: (a) vs URGENT's one-script-per-metric scheme, (b) harness overhead, (c) parallel efficiency
+# issue 8: (a) vs URGENT's one-script-per-metric scheme, (b) harness overhead, (c) parallel efficiency, (d) WER batching
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py --suite demo --jobs 2
 

@@ -187,7 +187,7 @@ def main() -> int:
     parser.add_argument("--suite", default="demo")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--limit", type=int)
-    parser.add_argument("--only", default="a,b,c", help="which benchmarks (a, b, c)")
+    parser.add_argument("--only", default="a,b,c,d", help="which benchmarks (a, b, c, d)")
     parser.add_argument("--baseline-nj", default="1,2", help="process counts of the URGENT-scheme baseline")
     parser.add_argument("--metrics", help="metrics of (b) and (c) (default: the suite's)")
     args = parser.parse_args()
@@ -205,6 +205,12 @@ def main() -> int:
         if "b" in only or "c" in only:
             names = args.metrics.split(",") if args.metrics else None
             bench_bc(suite, utterances, cache, outs, root, args.jobs, names, "c" in only)
+    if "d" in only:  # WER throughput, batched vs one at a time (its own script, in a child process)
+        print("\n(d) WER throughput, batched vs one at a time")
+        cmd = [sys.executable, str(HERE / "wer_throughput.py"), "--suite", args.suite]
+        if args.limit:
+            cmd += ["--limit", str(args.limit)]
+        ok = subprocess.run(cmd).returncode == 0 and ok
     print(f"\nmachine at the end: {machine()}")
     return 0 if ok else 1
 
