@@ -178,3 +178,26 @@ def test_scores_from_another_checkpoint_are_not_ranked_with_new_ones(tmp_path, t
     assert [r["system"] for r in lb["rows"]] == ["sys2"]
     assert lb["incomplete"][0]["system"] == "sys1" and lb["incomplete"][0]["stale"]
     assert lb["metric_models"]["toy_model_metric"] == {"toy-weights": toy_metric.asset.effective_sha256()}
+
+
+def test_values_from_different_library_versions_are_flagged(tmp_path):
+    from urgentbench.report.leaderboard import to_markdown
+
+    suite = get_suite("demo")
+    utts = suite.utterances()
+    spec = MetricSpec("pesq")
+    producer = ProducerSpec(name="s", config_hash="c")
+    with ResultStore(tmp_path / "results.sqlite") as store:
+        store.register_system(suite.name, suite.version, "s", "c", "s", {})
+        half = len(utts) // 2
+        for version, part in (("4.6.0", utts[:half]), ("4.8.5", utts[half:])):
+            run = store.start_run(suite.name, suite.version, "test", {"packages": {"ctranslate2": version, "pesq": "0.0.4"}})
+            store.write([ScoreRow(score_key(suite, producer, spec), u.id, {"pesq": 2.0}, None, 0.0) for u in part], run)
+        store.start_run(suite.name, suite.version, "wrote nothing", {"packages": {"pesq": "9.9"}})
+        packages = store.package_versions(suite.name, suite.version, [("s", "c")])
+        assert store.package_versions(suite.name, suite.version, [("other", "c")]) == {}
+        summaries = summarize(store, suite, [spec])
+    assert packages == {"ctranslate2": ["4.6.0", "4.8.5"], "pesq": ["0.0.4"]}
+    lb = build_leaderboard(suite, summaries, [spec], categories={"intrusive": ["pesq"]}, packages=packages)
+    assert lb["mixed_packages"] == {"ctranslate2": ["4.6.0", "4.8.5"]}
+    assert "**Mixed package versions**: these values were computed with ctranslate2 4.6.0, 4.8.5" in to_markdown(lb)

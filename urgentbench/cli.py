@@ -210,6 +210,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     by_tags = _split(args.by) or []
     with ResultStore(db) as store:
         summaries = summarize(store, suite, metrics, systems=_split(args.systems))
+        packages = store.package_versions(suite.name, suite.version, [(s.system, s.config_hash) for s in summaries])
         if by_tags:
             from urgentbench.report.breakdown import group_utterances
 
@@ -227,7 +228,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             html_breakdowns = html_report.collect_breakdowns(store, suite, metrics, html_tags, _split(args.systems))
     lb = build_leaderboard(
         suite, summaries, metrics, tie=args.tie, allow_partial=args.allow_partial,
-        categories=categories, protocol=args.protocol,
+        categories=categories, protocol=args.protocol, packages=packages,
     )
     out_dir = Path(args.output_dir) / suite.name
     paths = write_leaderboard(lb, out_dir, formats)

