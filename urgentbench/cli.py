@@ -153,6 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite, producers, metrics, results_dir, jobs=args.jobs, limit=args.limit,
         retry_errors=args.retry_errors, command=command, progress=not args.quiet, protocol=args.protocol,
         scheduler=args.scheduler, metric_at_a_time=args.metric_at_a_time, batch_size=args.batch_size,
+        reference_cache=not args.no_reference_cache,
     )
     return _finish(args, suite, producers, metrics, results_dir, report)
 
@@ -166,6 +167,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         args.outputs, suite, args.name, metrics, results_dir, jobs=args.jobs, strict=not args.no_strict,
         limit=args.limit, retry_errors=args.retry_errors, command=command, progress=not args.quiet,
         scheduler=args.scheduler, metric_at_a_time=args.metric_at_a_time,
+        reference_cache=not args.no_reference_cache,
     )
     for warning in scored.warnings:
         logger.warning("%s", warning)
@@ -590,6 +592,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "JSON file, or local:N (a local cluster of N workers); default: a local process pool")
         p.add_argument("--metric-at-a-time", action="store_true",
                        help="load one heavy model at a time (metrics in the outer loop), for small machines")
+        p.add_argument("--no-reference-cache", action="store_true",
+                       help="recompute reference-only metric state (MCD's reference mel-cepstra) for every system "
+                       "instead of keeping it in RESULTS_DIR/reference-state/ (values are identical either way)")
 
     p = sub.add_parser("run", help="enhance a suite with systems and score them",
                        epilog="example: urgentbench run --system noisy,deepfilternet3 --suite demo --jobs 2")

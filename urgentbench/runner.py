@@ -41,6 +41,8 @@ from urgentbench.audio import AudioError, check_waveform, fit_length, read_audio
 from urgentbench.manifest import Utterance
 from urgentbench.metrics import METRICS, Metric, MetricError
 from urgentbench.requirements import MissingRequirementError
+from urgentbench.reference_cache import FOLDER as REFERENCE_STATE_FOLDER
+from urgentbench.reference_cache import ReferenceStateCache
 from urgentbench.store import ResultStore, ScoreKey, ScoreRow
 from urgentbench.suites import Suite
 from urgentbench.systems import SYSTEMS, System, build_system, config_hash
@@ -123,6 +125,8 @@ class WorkerContext:
     #: Jobs a worker takes at once; each metric scores their utterances as one batch
     #: (:mod:`urgentbench.batching`). 1: one job at a time.
     batch_size: int = 1
+    #: Identifies the suite's references for the reference-state files (empty: no files).
+    reference_state_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -427,6 +431,16 @@ class WorkerState:
         self.metrics: dict[int, Metric] = {}
         self.lock = threading.Lock()
         self.thread_limits = configure_threads(ctx.threads_per_worker)
+        root = Path(ctx.results_dir) / REFERENCE_STATE_FOLDER if ctx.reference_state_id else None
+        self.reference_states = ReferenceStateCache(root, ctx.reference_state_id)
+        self._metric_ids: dict[int, str] = {}
+
+    def metric_id(self, index: int) -> str:
+        """``name-vVERSION-OPTIONSHASH`` of metric ``index`` (its options hash includes checkpoint digests)."""
+        if index not in self._metric_ids:
+            spec = self.ctx.metrics[index]
+            self._metric_ids[index] = f"{spec.name}-v{spec.cls.version}-{spec.options_hash}"
+        return self._metric_ids[index]
 
     def system(self, index: int) -> System:
         """The set-up system of producer ``index``."""
@@ -535,7 +549,11 @@ class WorkerState:
                         None if reference is None else resample(reference, utt.sample_rate, rate),
                     )
                 est, ref = by_rate[rate]
-                result = metric.compute(est, ref, rate, transcript=utt.text)
+                if ref is not None and isinstance(metric, Metric) and metric.reference_state_cacheable:
+                    state = self.reference_states.get(metric, self.metric_id(index), utt.id, ref, rate)
+                    result = metric.compute_with_state(est, ref, state, rate, transcript=utt.text)
+                else:
+                    result = metric.compute(est, ref, rate, transcript=utt.text)
                 out.append((index, result, None, time.perf_counter() - t0))
             except MetricError as exc:
                 out.append((index, None, str(exc).splitlines()[0], time.perf_counter() - t0))
@@ -760,6 +778,7 @@ def run(
     scheduler: str | None = None,
     metric_at_a_time: bool = False,
     batch_size: int = 1,
+    reference_cache: bool = True,
 ) -> RunReport:
     """Enhance and score ``suite`` for every producer, computing only what is missing.
 
@@ -787,6 +806,9 @@ def run(
         batch_size: Jobs a worker takes at once; each metric scores their utterances as
             one batch (length-bucketed where its backend batches; values equal to
             one-at-a-time scoring within 1e-6, Whisper transcripts identical).
+        reference_cache: Keep reference-only metric state (MCD's reference mel-cepstra) in
+            ``<results_dir>/reference-state/`` and reuse it for every system and later runs
+            (:mod:`urgentbench.reference_cache`); values are identical either way.
 
     Returns:
         A :class:`RunReport`.
@@ -842,6 +864,7 @@ def run(
             threads_per_worker=1,
             metric_at_a_time=metric_at_a_time,
             batch_size=batch_size,
+            reference_state_id=f"{suite.key}-{suite.manifest_sha256[:16]}" if reference_cache else "",
         )
         bar = tqdm(total=total, disable=not progress, unit="job", desc=suite.key)
         failed_enhancement: set[tuple[int, str]] = set()

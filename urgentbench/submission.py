@@ -797,6 +797,7 @@ def score_submission(
     max_ratio: float = DEFAULT_MAX_RATIO,
     scheduler: str | None = None,
     metric_at_a_time: bool = False,
+    reference_cache: bool = True,
 ) -> SubmissionRun:
     """Open, validate and score a submission (zip archive or folder).
 
@@ -821,6 +822,7 @@ def score_submission(
         max_ratio: Cap on one archive entry's compression ratio.
         scheduler: Score on Dask (``local:N`` or a scheduler address); see :func:`urgentbench.runner.run`.
         metric_at_a_time: Load one heavy model at a time (see :func:`urgentbench.runner.run`).
+        reference_cache: Reuse reference-only metric state (see :func:`urgentbench.runner.run`).
 
     Returns:
         A :class:`SubmissionRun` (producer, runner report, problems, warnings, metadata).
@@ -870,6 +872,7 @@ def score_submission(
             progress=progress,
             scheduler=scheduler,
             metric_at_a_time=metric_at_a_time,
+            reference_cache=reference_cache,
         )
     metadata = submission.leaderboard_metadata()
     return SubmissionRun(producer, report, problems, list(submission.warnings), metadata)

@@ -97,6 +97,9 @@ class Metric:
     #: metric has no batched backend (the default :meth:`compute_batch` loops over
     #: :meth:`compute`). Not an option: it never changes the numbers (within 1e-6).
     batch_size: ClassVar[int] = 1
+    #: True when part of the work depends on the reference alone (:meth:`reference_state`), so
+    #: the runner computes it once per utterance and reuses it for every system.
+    reference_state_cacheable: ClassVar[bool] = False
 
     def __init__(self, **options: Any):
         unknown = set(options) - set(self.default_options())
@@ -200,6 +203,33 @@ class Metric:
             MetricError: When the utterance cannot be scored; the message is recorded.
         """
         raise NotImplementedError
+
+    def reference_state(self, reference: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        """What :meth:`compute_with_state` needs from the reference alone (metrics that set
+        :attr:`reference_state_cacheable`); arrays only, so that it round-trips exactly
+        through an ``.npz`` file.
+
+        Raises:
+            MetricError: When the reference cannot be analysed (recorded as the reason).
+        """
+        raise NotImplementedError(f"{self.name} has no reference state")
+
+    def compute_with_state(
+        self,
+        estimate: np.ndarray,
+        reference: np.ndarray | None,
+        state: dict[str, np.ndarray],
+        sample_rate: int,
+        *,
+        transcript: str | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`compute` given the reference's :meth:`reference_state` (computed earlier).
+
+        Metrics that cache reference state implement :meth:`compute` as
+        ``compute_with_state(estimate, reference, reference_state(reference), ...)``, so both
+        paths run the same code and give identical values.
+        """
+        raise NotImplementedError(f"{self.name} has no reference state")
 
     def compute_batch(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
         """Score several utterances; the result for each equals what :meth:`compute` gives it.

@@ -362,6 +362,8 @@ class MCD(IntrusiveMetric):
         "fastdtw(euclidean), mean (10/ln10) sqrt(2 sum dc^2)"
     )
 
+    reference_state_cacheable = True
+
     def compute(
         self,
         estimate: np.ndarray,
@@ -371,16 +373,47 @@ class MCD(IntrusiveMetric):
         transcript: str | None = None,
     ) -> dict[str, Any]:
         """Score one utterance at its native rate."""
+        est, ref = self._pair(estimate, reference)
+        return self.compute_with_state(est, ref, self.reference_state(ref, sample_rate), sample_rate)
+
+    def reference_state(self, reference: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        """The reference's mel-cepstra (the reference is never rescaled, so they depend on it alone)."""
         from urgentbench.metrics import functional
 
-        if sample_rate not in functional.MCEP_PARAMS:
-            supported = ", ".join(str(r) for r in functional.MCEP_PARAMS)
-            raise MetricError(f"MCD is not defined at {sample_rate} Hz (supported: {supported} Hz)")
+        self._check_rate(sample_rate)
+        ref = np.ascontiguousarray(reference, dtype=np.float64)
+        try:
+            return {"mcep": functional.mel_cepstra(ref, sample_rate)}
+        except ValueError as exc:
+            raise MetricError(f"MCD failed: {exc}") from exc
+
+    def compute_with_state(
+        self,
+        estimate: np.ndarray,
+        reference: np.ndarray | None,
+        state: dict[str, np.ndarray],
+        sample_rate: int,
+        *,
+        transcript: str | None = None,
+    ) -> dict[str, Any]:
+        """MCD from the reference's cached mel-cepstra: :func:`functional.mcd`, step for step."""
+        from urgentbench.metrics import functional
+
+        self._check_rate(sample_rate)
         est, ref = self._pair(estimate, reference)
         try:
-            value = functional.mcd(ref, est, sample_rate)
+            scaled = functional.least_squares_scale(ref, est)
+            value = functional.aligned_cepstral_distance(state["mcep"], functional.mel_cepstra(scaled, sample_rate))
         except ValueError as exc:
             raise MetricError(f"MCD failed: {exc}") from exc
         if not math.isfinite(value):
             raise MetricError(f"MCD failed: non-finite value {value}")
         return {"mcd": value}
+
+    @staticmethod
+    def _check_rate(sample_rate: int) -> None:
+        from urgentbench.metrics import functional
+
+        if sample_rate not in functional.MCEP_PARAMS:
+            supported = ", ".join(str(r) for r in functional.MCEP_PARAMS)
+            raise MetricError(f"MCD is not defined at {sample_rate} Hz (supported: {supported} Hz)")
