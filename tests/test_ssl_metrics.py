@@ -345,6 +345,23 @@ def test_lps_identical_is_one(ctc_dir, clean):
     assert out["lps"] == 1.0 and out["lps_distance"] == 0
 
 
+def test_lps_reference_state_from_disk_gives_the_same_result(ctc_dir, clean, tmp_path):
+    from urgentbench.reference_cache import ReferenceStateCache
+
+    noisy = white_noise_mix(clean, 0.0, seed=5)
+    direct = LPS(model_dir=str(ctc_dir)).compute(noisy, clean, SR)
+    metric = LPS(model_dir=str(ctc_dir))  # a fresh worker: nothing in its memory cache
+    cache = ReferenceStateCache(tmp_path, "suite")
+    cache.get(metric, "lps-v1-x", "u1", clean, SR)
+    second = ReferenceStateCache(tmp_path, "suite")
+    state = second.get(metric, "lps-v1-x", "u1", clean, SR)
+    assert (second.hits, second.misses) == (1, 0)  # read back from disk
+    assert str(state["phonemes"]) == metric.phonemes(clean)
+    assert metric.compute_with_state(noisy, clean, state, SR) == direct
+    with pytest.raises(MetricError, match="no phoneme was recognised"):
+        metric.compute_with_state(noisy, clean, {"phonemes": np.array("")}, SR)
+
+
 def test_lps_equals_transformers_pipeline(ctc_dir, clean):
     """Processor + model + argmax + batch_decode, as URGENT's script runs them, give the same strings and LPS."""
     noisy = white_noise_mix(clean, 0.0, seed=5)

@@ -327,14 +327,36 @@ class LPS(Metric):
             MetricError: For a wrong rate, a missing reference, an unusable waveform, or a
                 reference in which no phoneme is recognised.
         """
-        if sample_rate != SAMPLE_RATE:
-            raise MetricError(f"LPS needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
         if reference is None:
             raise MetricError("LPS needs the clean reference")
+        return self.compute_with_state(estimate, reference, self.reference_state(reference, sample_rate), sample_rate)
+
+    reference_state_cacheable = True
+
+    def reference_state(self, reference: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        """The reference's recognised phoneme string (as a 0-d string array)."""
+        if sample_rate != SAMPLE_RATE:
+            raise MetricError(f"LPS needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
         if self._model is None:
             self.setup()
         ref_x = check_input(reference, "reference", self._config)
-        ref = self._cache.get(ref_x, lambda x: self.phonemes(x, "reference"))
+        return {"phonemes": np.array(self._cache.get(ref_x, lambda x: self.phonemes(x, "reference")))}
+
+    def compute_with_state(
+        self,
+        estimate: np.ndarray,
+        reference: np.ndarray | None,
+        state: dict[str, np.ndarray],
+        sample_rate: int,
+        *,
+        transcript: str | None = None,
+    ) -> dict[str, Any]:
+        """LPS from the reference's phoneme string (computed earlier by :meth:`reference_state`)."""
+        if sample_rate != SAMPLE_RATE:
+            raise MetricError(f"LPS needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
+        if self._model is None:
+            self.setup()
+        ref = str(state["phonemes"])
         est = self.phonemes(estimate, "enhanced")
         if not ref:
             raise MetricError(
