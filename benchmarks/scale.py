@@ -148,19 +148,32 @@ def bench_a(suite, utterances, cache, refs, outs, root: Path, jobs: int, nj_list
     return identical
 
 
-def timed_run(suite, utterances, cache, outs, root: Path, name: str, metrics, jobs: int) -> tuple[runner.RunReport, float]:
-    """A scoring run into a fresh store; returns its report and the CPU seconds it took (all processes)."""
+def timed_run(
+    suite, utterances, cache, outs, root: Path, name: str, metrics, jobs: int, systems: int = 1
+) -> tuple[runner.RunReport, float]:
+    """A scoring run into a fresh store; returns its report and the CPU seconds it took (all processes).
+
+    Every worker runs model inference on one thread, also when there is one worker (by
+    default a lone worker would use every core), so that (c) compares 1 core with 2.
+    ``systems`` > 1 scores the same outputs as that many separately named systems (a
+    leaderboard run), which is what a fixed per-worker cost is spread over.
+    """
     results = fresh_results(cache, root, name)
-    producer = runner.directory_producer(outs, "bench", [u.id for u in utterances])
+    ids = [u.id for u in utterances]
+    producers = [runner.directory_producer(outs, f"bench{k}" if systems > 1 else "bench", ids) for k in range(systems)]
     cpu0 = cpu_seconds()
-    report = runner.run(suite, [producer], metrics, results, jobs=jobs, limit=len(utterances), progress=False)
+    report = runner.run(
+        suite, producers, metrics, results, jobs=jobs, limit=len(utterances), progress=False, threads_per_worker=1
+    )
     return report, cpu_seconds() - cpu0
 
 
-def bench_bc(suite, utterances, cache, outs, root: Path, jobs: int, metric_names: list[str] | None, do_c: bool) -> None:
+def bench_bc(
+    suite, utterances, cache, outs, root: Path, jobs: int, metric_names: list[str] | None, do_c: bool, systems: int = 1
+) -> None:
     metrics = runner.resolve_metrics(metric_names, suite)
-    print(f"\n(b) harness overhead, metrics {','.join(m.name for m in metrics)}, {jobs} workers")
-    rep, cpu_n = timed_run(suite, utterances, cache, outs, root, "b", metrics, jobs)
+    print(f"\n(b) harness overhead, metrics {','.join(m.name for m in metrics)}, {jobs} workers, {systems} system(s)")
+    rep, cpu_n = timed_run(suite, utterances, cache, outs, root, "b", metrics, jobs, systems)
     w = rep.workers
     kernel = rep.kernel_seconds / w
     setup = rep.setup_seconds / w
@@ -174,7 +187,7 @@ def bench_bc(suite, utterances, cache, outs, root: Path, jobs: int, metric_names
           f"{harness:.1f} s = {100 * harness / kernel:.1f} % of kernel time")
     if do_c:
         print(f"\n(c) parallel efficiency, 1 -> {jobs} workers")
-        one, cpu_1 = timed_run(suite, utterances, cache, outs, root, "c1", metrics, 1)
+        one, cpu_1 = timed_run(suite, utterances, cache, outs, root, "c1", metrics, 1, systems)
         eff = one.seconds / (jobs * rep.seconds)
         print(f"  1 worker {one.seconds:.1f} s wall, {cpu_1:.1f} s CPU (kernels {one.kernel_seconds:.1f} s); "
               f"{jobs} workers {rep.seconds:.1f} s wall, {cpu_n:.1f} s CPU (kernels {rep.kernel_seconds:.1f} s)")
@@ -190,6 +203,8 @@ def main() -> int:
     parser.add_argument("--only", default="a,b,c,d", help="which benchmarks (a, b, c, d)")
     parser.add_argument("--baseline-nj", default="1,2", help="process counts of the URGENT-scheme baseline")
     parser.add_argument("--metrics", help="metrics of (b) and (c) (default: the suite's)")
+    parser.add_argument("--systems", type=int, default=1,
+                        help="(b) and (c): score the outputs as this many systems (a leaderboard run)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     only = set(args.only.split(","))
@@ -204,7 +219,7 @@ def main() -> int:
                          [int(n) for n in args.baseline_nj.split(",")])
         if "b" in only or "c" in only:
             names = args.metrics.split(",") if args.metrics else None
-            bench_bc(suite, utterances, cache, outs, root, args.jobs, names, "c" in only)
+            bench_bc(suite, utterances, cache, outs, root, args.jobs, names, "c" in only, args.systems)
     if "d" in only:  # WER throughput, batched vs one at a time (its own script, in a child process)
         print("\n(d) WER throughput, batched vs one at a time")
         cmd = [sys.executable, str(HERE / "wer_throughput.py"), "--suite", args.suite]

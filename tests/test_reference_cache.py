@@ -83,3 +83,4 @@ def test_run_shares_reference_state_between_systems_with_identical_values(tmp_pa
     runner.run(suite, later, metrics, uncached, jobs=1, limit=3, progress=False, reference_cache=False)
     assert _mcd_values(cached) == _mcd_values(uncached) and len(_mcd_values(cached)) == 9
     assert sorted((cached / FOLDER).rglob("*.npz")) == states
+

@@ -224,3 +224,17 @@ def test_rerun_computes_nothing_and_leaderboard_ranks(suite_env: Path, capsys: p
     csv_lines = (lb_dir / "mini" / "leaderboard.csv").read_text().splitlines()
     assert csv_lines[0].startswith("position,system,config_hash,pesq,pesq_rank")
     assert len(csv_lines) == 3
+
+
+def test_threads_per_worker_is_validated_before_any_work(tmp_path):
+    from urgentbench import runner
+    from urgentbench.suites import get_suite
+
+    suite = get_suite("demo")
+    metrics = runner.resolve_metrics(["si_sdr"], suite)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(runner.RunError, match="threads per worker must be a positive integer"):
+            runner.run(suite, [runner.system_producer("noisy")], metrics, tmp_path / "r", threads_per_worker=bad, progress=False)
+    assert not (tmp_path / "r").exists()
+    report = runner.run(suite, [runner.system_producer("noisy")], metrics, tmp_path / "r", limit=1, threads_per_worker=1, progress=False)
+    assert report.rows_written == 1

@@ -779,6 +779,7 @@ def run(
     metric_at_a_time: bool = False,
     batch_size: int = 1,
     reference_cache: bool = True,
+    threads_per_worker: int | None = None,
 ) -> RunReport:
     """Enhance and score ``suite`` for every producer, computing only what is missing.
 
@@ -809,13 +810,16 @@ def run(
         reference_cache: Keep reference-only metric state (MCD's reference mel-cepstra) in
             ``<results_dir>/reference-state/`` and reuse it for every system and later runs
             (:mod:`urgentbench.reference_cache`); values are identical either way.
+        threads_per_worker: Model-inference threads of each local worker (ONNX Runtime,
+            CTranslate2, torch); default: the machine's cores divided by the workers, so
+            ``jobs=1`` uses every core. BLAS is always single-threaded.
 
     Returns:
         A :class:`RunReport`.
 
     Raises:
         RunError: For a bad ``scheduler`` value or a cluster that cannot be reached, or a
-            ``batch_size`` below 1.
+            ``batch_size`` or ``threads_per_worker`` below 1.
     """
     from tqdm import tqdm
 
@@ -823,6 +827,10 @@ def run(
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise RunError(f"batch size must be a positive integer, got {batch_size!r}")
+    if threads_per_worker is not None and (
+        isinstance(threads_per_worker, bool) or not isinstance(threads_per_worker, int) or threads_per_worker < 1
+    ):
+        raise RunError(f"threads per worker must be a positive integer, got {threads_per_worker!r}")
     if scheduler:  # a malformed value fails before anything is written
         from urgentbench.distributed import parse_scheduler
 
@@ -921,7 +929,7 @@ def run(
             bar.update(int(finished))
 
         try:
-            with _backend(ctx, scheduler, max(1, min(jobs, total))) as backend:
+            with _backend(ctx, scheduler, max(1, min(jobs, total)), threads_per_worker) as backend:
                 report.workers = backend.workers
                 if not metric_at_a_time:
                     backend.stream(split_tail(phase_jobs(), total, 2 * backend.workers), on_result)
@@ -938,12 +946,12 @@ def run(
     return report
 
 
-def _backend(ctx: WorkerContext, scheduler: str | None, n_workers: int) -> Backend:
+def _backend(ctx: WorkerContext, scheduler: str | None, n_workers: int, threads: int | None = None) -> Backend:
     """The backend for a run: Dask when a scheduler is given, else a pool (or in-process for one worker)."""
     if scheduler:
         from urgentbench.distributed import DaskBackend
 
         return DaskBackend(ctx, scheduler)
-    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    threads = threads or max(1, (os.cpu_count() or 1) // n_workers)
     ctx = dataclasses.replace(ctx, threads_per_worker=threads)
     return InlineBackend(ctx) if n_workers <= 1 else PoolBackend(ctx, n_workers)
