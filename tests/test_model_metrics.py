@@ -197,6 +197,19 @@ def test_speaker_similarity_same_vs_other_speaker(spk, clean16, other16):
 
 
 @pytest.mark.slow
+def test_speaker_reference_state_from_disk_gives_the_same_value(spk, clean16, noisy16, tmp_path):
+    from urgentbench.reference_cache import ReferenceStateCache
+
+    direct = spk.compute(noisy16, clean16, 16000)["spk_sim"]
+    ReferenceStateCache(tmp_path, "s").get(spk, "spk_sim-v1-x", "u", clean16, 16000)
+    reread = ReferenceStateCache(tmp_path, "s")
+    state = reread.get(spk, "spk_sim-v1-x", "u", clean16, 16000)
+    assert reread.hits == 1 and state["embedding"].shape == (256,)
+    assert spk.compute_with_state(noisy16, clean16, state, 16000)["spk_sim"] == direct
+    with pytest.raises(MetricError, match="silent"):
+        spk.reference_state(np.zeros(16000, np.float32), 16000)
+
+
 def test_speaker_similarity_errors_on_silence(spk, clean16):
     with pytest.raises(MetricError, match="silent"):
         spk.compute(np.zeros(16000, np.float32), clean16, 16000)

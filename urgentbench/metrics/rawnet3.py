@@ -232,8 +232,11 @@ class RawNet3Embedder:
         Raises:
             MetricError: When either waveform cannot be embedded.
         """
-        ref = self.embed(reference, "reference")
-        est = self.embed(estimate, "enhanced")
-        eps = 1e-8  # torch.cosine_similarity clamps each norm at eps
-        norm = max(float(np.linalg.norm(ref)), eps) * max(float(np.linalg.norm(est)), eps)
-        return float(np.dot(ref, est) / norm)
+        return torch_cosine(self.embed(reference, "reference"), self.embed(estimate, "enhanced"))
+
+
+def torch_cosine(ref: np.ndarray, est: np.ndarray) -> float:
+    """Cosine similarity as ``torch.cosine_similarity`` computes it (each norm clamped at 1e-8)."""
+    eps = 1e-8
+    norm = max(float(np.linalg.norm(ref)), eps) * max(float(np.linalg.norm(est)), eps)
+    return float(np.dot(ref, est) / norm)

@@ -290,13 +290,37 @@ class SpeakerSimilarity(Metric):
             MetricError: For a wrong rate, a missing reference, or a signal without speech.
         """
         self._check_inputs(reference, sample_rate)
+        return self.compute_with_state(estimate, reference, self.reference_state(reference, sample_rate), sample_rate)
+
+    reference_state_cacheable = True
+
+    def reference_state(self, reference: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        """The reference's speaker embedding (Resemblyzer or RawNet3, per the ``model`` option)."""
+        self._check_inputs(reference, sample_rate)
+        if self._encoder is None:
+            self.setup()
         if self.options["model"] == "rawnet3":
-            if self._encoder is None:
-                self.setup()
-            return {"spk_sim": self._encoder.similarity(reference, estimate)}
-        ref = self.embed(reference, "reference")
-        est = self.embed(estimate, "enhanced")
-        return {"spk_sim": _cosine(ref, est)}
+            return {"embedding": np.asarray(self._encoder.embed(reference, "reference"))}
+        return {"embedding": self.embed(reference, "reference")}
+
+    def compute_with_state(
+        self,
+        estimate: np.ndarray,
+        reference: np.ndarray | None,
+        state: dict[str, np.ndarray],
+        sample_rate: int,
+        *,
+        transcript: str | None = None,
+    ) -> dict[str, Any]:
+        """Similarity of the estimate's embedding to the reference's (from :meth:`reference_state`)."""
+        self._check_inputs(reference, sample_rate)
+        if self._encoder is None:
+            self.setup()
+        if self.options["model"] == "rawnet3":
+            from urgentbench.metrics.rawnet3 import torch_cosine
+
+            return {"spk_sim": torch_cosine(state["embedding"], np.asarray(self._encoder.embed(estimate, "enhanced")))}
+        return {"spk_sim": _cosine(state["embedding"], self.embed(estimate, "enhanced"))}
 
 
 def _cosine(ref: np.ndarray, est: np.ndarray) -> float:
