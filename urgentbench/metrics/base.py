@@ -117,10 +117,8 @@ class Metric:
 
     @classmethod
     def availability(cls, options: dict[str, Any] | None = None) -> Availability:
-        """Whether the packages, and the assets these options load (default: :meth:`assets`), are present."""
-        if options is None:
-            return check_requirements(list(cls.packages), list(cls.assets()))
-        assets = cls.assets_for({**cls.default_options(), **options})
+        """Whether the packages, and the assets these options (default: the defaults) load, are present."""
+        assets = cls.assets_for({**cls.default_options(), **(options or {})})
         return check_requirements(list(cls.packages), list(assets))
 
     @classmethod

@@ -51,7 +51,7 @@ from urgentbench.metrics._ssl import (
 )
 from urgentbench.metrics._threads import resolve_threads
 from urgentbench.metrics.base import Metric, MetricError, Output
-from urgentbench.requirements import Availability, PackageRequirement, check_requirements, pip
+from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
 
@@ -243,13 +243,6 @@ class LPS(Metric):
         """The asset digest, or the digest of the files of ``model_dir``."""
         opts = options_of(options, cls.default_options())
         return model_dir_hashes(opts.get("model_dir")) or super().model_hashes(opts)
-
-    @classmethod
-    def availability(cls, options: Mapping[str, Any] | None = None) -> Availability:
-        """Whether transformers, torch and the recogniser's asset are present."""
-        return check_requirements(
-            list(cls.packages), list(cls.assets_for(options_of(options, cls.default_options())))
-        )
 
     def setup(self) -> None:
         """Verify and load the recogniser, its vocabulary and its input normalisation.

@@ -47,7 +47,7 @@ from urgentbench.metrics._ssl import (
 )
 from urgentbench.metrics._threads import resolve_threads
 from urgentbench.metrics.base import Metric, MetricError, Output
-from urgentbench.requirements import Availability, PackageRequirement, check_requirements, pip
+from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
 
@@ -166,13 +166,6 @@ class SpeechBERTScore(Metric):
         """The chosen model's asset digest, or the digest of the files of ``model_dir``."""
         opts = options_of(options, cls.default_options())
         return model_dir_hashes(opts.get("model_dir")) or super().model_hashes(opts)
-
-    @classmethod
-    def availability(cls, options: Mapping[str, Any] | None = None) -> Availability:
-        """Whether transformers, torch and the chosen model's asset (default: mHuBERT-147) are present."""
-        return check_requirements(
-            list(cls.packages), list(cls.assets_for(options_of(options, cls.default_options())))
-        )
 
     def setup(self) -> None:
         """Verify and load the model, keeping its first ``layer`` transformer layers.
