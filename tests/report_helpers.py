@@ -6,46 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import yaml
 
-from urgentbench.manifest import Utterance, write_manifest
-
-from conftest import FIXTURES, TRANSCRIPTS
-
-FAST_METRICS = "pesq,estoi,sdr,si_sdr,lsd"
+from test_runner import FAST_METRICS, make_suite  # noqa: F401  (FAST_METRICS is re-exported for the report tests)
 
 
 def make_report_suite(root: Path, n: int = 6, name: str = "rep") -> Path:
     """A suite of fixture speech at 16 kHz in two conditions; returns the folder of suites."""
-    folder = root / "suites" / name
-    utts = []
-    for i in range(n):
-        speaker = "ab"[i % 2]
-        utts.append(
-            Utterance(
-                id=f"{name}_{i:03d}",
-                sample_rate=16000,
-                clean=str(FIXTURES / f"speech_{speaker}_22k.flac"),
-                text=TRANSCRIPTS[speaker],
-                speaker=speaker,
-                seed=i,
-                degradations=[],
-                tags={"condition": "quiet" if i < n // 2 else "loud"},
-            )
-        )
-    sha = write_manifest(folder / "manifest.jsonl", utts)
-    card = {
-        "name": name,
-        "version": "1",
-        "description": "report test suite",
-        "sample_rate": 16000,
-        "manifest": "manifest.jsonl",
-        "manifest_sha256": sha,
-        "metrics": FAST_METRICS.split(","),
-        "categories": {"intrusive": ["pesq", "estoi", "sdr", "lsd"]},
-    }
-    (folder / "card.yaml").write_text(yaml.safe_dump(card))
-    return folder.parent
+    return make_suite(
+        root, n, name, condition=lambda i, n: "quiet" if i < n // 2 else "loud", description="report test suite"
+    )
 
 
 def enhanced_dir(results: Path, suite_key: str, system: str) -> Path:

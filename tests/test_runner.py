@@ -27,8 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST_METRICS = "pesq,estoi,sdr,si_sdr,lsd"
 
 
-def make_suite(root: Path, n: int = 6, name: str = "mini") -> Path:
-    """A small suite of fixture speech at 16 kHz with noise; returns the folder holding it."""
+def make_suite(
+    root: Path, n: int = 6, name: str = "mini", condition=lambda i, n: "clean", description: str = "test suite"
+) -> Path:
+    """A small suite of fixture speech at 16 kHz; returns the folder holding it.
+
+    ``condition(i, n)`` gives utterance ``i``'s ``condition`` tag.
+    """
     folder = root / "suites" / name
     utts = []
     for i in range(n):
@@ -42,14 +47,14 @@ def make_suite(root: Path, n: int = 6, name: str = "mini") -> Path:
                 speaker=speaker,
                 seed=i,
                 degradations=[],
-                tags={"condition": "clean"},
+                tags={"condition": condition(i, n)},
             )
         )
     sha = write_manifest(folder / "manifest.jsonl", utts)
     card = {
         "name": name,
         "version": "1",
-        "description": "test suite",
+        "description": description,
         "sample_rate": 16000,
         "manifest": "manifest.jsonl",
         "manifest_sha256": sha,
