@@ -33,7 +33,7 @@ def random_model(hidden: int, seed: int = 0) -> Demucs:
 
 
 def system_with(name: str, model, **options):
-    system = SYSTEMS.get(name).load_class()(**options)
+    system = SYSTEMS.get(name).build(**options)
     system.use_model(model)
     return system
 
@@ -49,11 +49,11 @@ def models() -> dict:
 
 def test_cards_and_assets():
     for name, hidden in ARCH.items():
-        cls = SYSTEMS.get(name).load_class()
-        card = cls.card
-        assert (card.sample_rate, cls.hidden, card.assets) == (SR, hidden, [cls.asset])
+        system = SYSTEMS.get(name).build()
+        card = system.card
+        assert (card.sample_rate, system.hidden, card.assets) == (SR, hidden, [system.asset])
         assert card.parameters == sum(p.numel() for p in Demucs(hidden=hidden).parameters())
-        asset = get_asset(cls.asset)
+        asset = get_asset(system.asset)
         (f,) = asset.files
         assert f.size is None and f.sha256 == "" and len(f.sha256_prefix) == 16
         assert f.name == f"{name.removeprefix('demucs-')}-{f.sha256_prefix}.th"
@@ -150,7 +150,7 @@ def test_checkpoint_option(tmp_path, models, fmt):
         torch.save(serialize_model(model), path)
     else:
         torch.save({"model": serialize_model(random_model(64, seed=9)), "best_state": model.state_dict()}, path)
-    system = SYSTEMS.get("demucs-dns64").load_class()(checkpoint=str(path))
+    system = SYSTEMS.get("demucs-dns64").build(checkpoint=str(path))
     system.setup()
     x = noise(1.7)
     y, _ = system.enhance(x, SR)
@@ -163,11 +163,11 @@ def test_checkpoint_option(tmp_path, models, fmt):
 
 
 def test_checkpoint_named_like_official_must_match_prefix(tmp_path, models):
-    cls = SYSTEMS.get("demucs-dns48").load_class()
-    path = tmp_path / get_asset(cls.asset).files[0].name
+    spec = SYSTEMS.get("demucs-dns48")
+    path = tmp_path / get_asset(spec.build().asset).files[0].name
     _save_official(models["demucs-dns48"], path)
     with pytest.raises(ValueError, match="does not start with"):
-        cls(checkpoint=str(path)).setup()
+        spec.build(checkpoint=str(path)).setup()
 
 
 def test_asset_prefix_check(tmp_path, monkeypatch, models):
@@ -190,7 +190,7 @@ def test_asset_prefix_check(tmp_path, monkeypatch, models):
         assert patched.status().state == "missing"
         patched.add(good)
         assert patched.status().state == "present" and patched.problem() is None
-        system = SYSTEMS.get("demucs-dns48").load_class()()
+        system = SYSTEMS.get("demucs-dns48").build()
         system.setup()
         assert system.provenance()["weights"]["official"] is True
         x = noise(0.5)

@@ -334,7 +334,7 @@ def test_cards_list_every_hyperparameter():
     for variant in ("masksr", "masksr2"):
         for size in "SML":
             card = SYSTEMS.get(f"{variant}-{size}").card
-            text = (Path(card.folder) / "card.yaml").read_text()
+            text = Path(card.path).read_text()
             block = text[text.index(CARD_BEGIN) : text.index(CARD_END) + len(CARD_END)] + "\n"
             assert block == card_block(variant, size), f"regenerate: python -m urgentbench.systems.masksr.configs --write-cards"
             assert card.sample_rate == SR and card.assets == [f"{variant}-{size}", "dac-44khz"]
@@ -360,7 +360,7 @@ def test_system_end_to_end_with_tiny_checkpoint(tiny_checkpoint, tmp_path, monke
     monkeypatch.setenv("URGENTBENCH_CACHE", str(tmp_path))
     spec = SYSTEMS.get("masksr2-S")
     assert spec.availability({"checkpoint": str(tiny_checkpoint)}).ok  # no codec asset needed
-    system = spec.load_class()(checkpoint=str(tiny_checkpoint), steps=3)
+    system = spec.build(checkpoint=str(tiny_checkpoint), steps=3)
     x = white_noise_mix(load_speech("b", 16000)[:16000 + 77], 10.0)
     y, _ = run_system(system, x, 16000, "fixture")  # resampled to 44.1 kHz and back
     assert y.shape == x.shape and np.isfinite(y).all() and np.abs(y).max() > 0
@@ -372,12 +372,12 @@ def test_system_end_to_end_with_tiny_checkpoint(tiny_checkpoint, tmp_path, monke
     a, rate = system.enhance(x44, SR)
     b, _ = system.enhance(x44, SR)
     assert rate == SR and a.shape == x44.shape and np.array_equal(a, b)
-    chunked = spec.load_class()(checkpoint=str(tiny_checkpoint), steps=2, chunk_seconds=0.6, overlap_seconds=0.2)
+    chunked = spec.build(checkpoint=str(tiny_checkpoint), steps=2, chunk_seconds=0.6, overlap_seconds=0.2)
     chunked.setup()
     y2, _ = chunked.enhance(x44, SR)
     assert y2.shape == x44.shape and np.isfinite(y2).all()
     with pytest.raises(ValueError, match="needs masksr"):
-        SYSTEMS.get("masksr-S").load_class()(checkpoint=str(tiny_checkpoint)).setup()
+        SYSTEMS.get("masksr-S").build(checkpoint=str(tiny_checkpoint)).setup()
 
 
 def test_system_from_added_asset(tiny_checkpoint, tmp_path, monkeypatch):
@@ -388,8 +388,8 @@ def test_system_from_added_asset(tiny_checkpoint, tmp_path, monkeypatch):
     monkeypatch.setenv("URGENTBENCH_CACHE", str(tmp_path))
     monkeypatch.setattr(assets_mod, "_VERIFIED", {})
     add("masksr2-S", tiny_checkpoint)
-    assert SYSTEMS.get("masksr2-S").load_class().needed_assets({}) == ["masksr2-S", "dac-44khz"]
-    system = SYSTEMS.get("masksr2-S").load_class()(steps=2)
+    assert SYSTEMS.get("masksr2-S").build().needed_assets() == ["masksr2-S", "dac-44khz"]
+    system = SYSTEMS.get("masksr2-S").build(steps=2)
     system.setup()  # the asset's copy; the codec comes from the checkpoint itself
     assert system.provenance()["weights"]["source"] == "asset"
     assert system.enhance(np.zeros(1000, dtype=np.float32) + 0.01, SR)[0].shape == (1000,)

@@ -59,7 +59,7 @@ def random_models(seed: int = 0, tiny: bool = True):
 
 
 def system_with(models, **options):
-    system = SYSTEMS.get("voicefixer").load_class()(**options)
+    system = SYSTEMS.get("voicefixer").build(**options)
     system.use_models(*models)
     return system
 
@@ -96,8 +96,7 @@ def speech():
 
 
 def test_card_and_asset():
-    cls = SYSTEMS.get("voicefixer").load_class()
-    card = cls.card
+    card = SYSTEMS.get("voicefixer").build().card
     assert (card.sample_rate, card.assets) == (SR, ["voicefixer"])
     analysis, vocoder = AnalysisModule(), Vocoder()
     assert card.parameters == parameter_count(analysis.generator) + parameter_count(vocoder) == 104_260_339
@@ -118,17 +117,17 @@ def test_listed_unavailable_with_fix(tmp_path, monkeypatch, capsys):
     assert "urgentbench assets fetch voicefixer" in line
     assert "urgentbench assets add voicefixer --from DIR" in line
     assert not SYSTEMS.get("voicefixer").availability().ok
-    system = SYSTEMS.get("voicefixer").load_class()()
+    system = SYSTEMS.get("voicefixer").build()
     with pytest.raises(AssetError, match="urgentbench assets fetch voicefixer"):
         system.enhance(np.zeros(SR, dtype=np.float32), SR)
 
 
 def test_options_are_checked():
-    cls = SYSTEMS.get("voicefixer").load_class()
+    spec = SYSTEMS.get("voicefixer")
     with pytest.raises(ValueError, match="chunk_seconds must be a number >= 23.28"):
-        cls(chunk_seconds=20)
+        spec.build(chunk_seconds=20)
     with pytest.raises(ValueError, match="unknown option"):
-        cls(mode=1)
+        spec.build(mode=1)
 
 
 # ----------------------------------------------------------------------------- networks and checkpoints
@@ -299,7 +298,7 @@ class _Shift(torch.nn.Module):
 def test_chunk_crossfade_and_offsets_are_exact(speech):
     """With an exactly equivariant stand-in, chunked output equals one-shot output sample for sample."""
     x = np.concatenate([speech] * 11)[: int(62.3 * SR)]
-    system = SYSTEMS.get("voicefixer").load_class()(chunk_seconds=24)
+    system = SYSTEMS.get("voicefixer").build(chunk_seconds=24)
     system._analysis, system._vocoder = torch.nn.Identity(), _Shift(delay=900)
     bounds = system.chunk_bounds(len(x))
     assert len(bounds) >= 4 and bounds[0][0] == 0 and bounds[-1][1] == len(x)
@@ -347,7 +346,7 @@ def test_asset_add_setup_and_provenance(tmp_path, monkeypatch, full, speech):
             patched.add(a_path)
         patched.add(folder)
         assert patched.status().state == "present" and SYSTEMS.get("voicefixer").availability().ok
-        system = SYSTEMS.get("voicefixer").load_class()()
+        system = SYSTEMS.get("voicefixer").build()
         system.setup()
         x = speech[: SR // 2]
         np.testing.assert_array_equal(system.enhance(x, SR)[0], system_with(full).enhance(x, SR)[0])

@@ -97,7 +97,7 @@ def collect_provenance(
             entry["outputs"] = p.directory
         else:
             try:
-                entry.update(SYSTEMS.get(p.name).load_class()(**dict(p.options)).provenance())
+                entry.update(SYSTEMS.get(p.name).build(**dict(p.options)).provenance())
             except Exception as exc:  # provenance must never stop a run
                 logger.warning("could not collect provenance of system %s: %s", p.name, exc)
                 entry["error"] = str(exc)

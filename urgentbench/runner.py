@@ -193,7 +193,7 @@ def system_producer(name: str, options: dict[str, Any] | None = None) -> Produce
     avail = spec.availability(options)
     if not avail.ok:
         raise MissingRequirementError("system", spec.card.name, avail)
-    system = spec.load_class()(**options)
+    system = spec.build(**options)
     return ProducerSpec(
         name=spec.card.name,
         config_hash=system.config_hash(),

@@ -27,12 +27,20 @@ class CardError(ValueError):
 
 @dataclass
 class SystemCard:
-    """What a system is and what it needs; read from ``systems/<name>/card.yaml``."""
+    """What a system is, which class runs it with which arguments, and what it needs.
+
+    Built-in cards are package data (``urgentbench/systems/cards/<name>.yaml``); a folder
+    on ``$URGENTBENCH_SYSTEMS_PATH`` holds ``<name>/card.yaml`` and its code. ``entry`` is
+    ``package.module:Class`` (imported when the system is built) or, in a folder,
+    ``file.py:Class`` relative to the card. ``args`` are keyword arguments the card gives
+    the class (e.g. ``{model: dns48}``), so one class serves several cards.
+    """
 
     name: str
     description: str
     sample_rate: int
     entry: str
+    args: dict[str, Any] = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)
     paper: str = ""
     code: str = ""
@@ -44,7 +52,8 @@ class SystemCard:
     algorithmic_latency_ms: float | None = None
     #: Number of trained parameters, or a short text ("n/a" for DSP); None when not stated.
     parameters: int | str | None = None
-    folder: str | None = None
+    #: The card file it was read from (None for a card built in code); not part of :meth:`to_dict`.
+    path: str | None = None
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SystemCard:
@@ -63,7 +72,7 @@ class SystemCard:
         missing = [k for k in ("name", "description", "sample_rate", "entry") if k not in data]
         if missing:
             raise CardError(f"{path}: missing field(s) {', '.join(missing)}")
-        known = set(cls.__dataclass_fields__) - {"folder"}
+        known = set(cls.__dataclass_fields__) - {"path"}
         unknown = set(data) - known
         if unknown:
             raise CardError(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -87,28 +96,55 @@ class SystemCard:
                 raise CardError(f"{path}: each package needs exactly 'module' and 'install'")
             packages.append(PackageRequirement(**item))
         data["packages"] = packages
+        if not isinstance(data["entry"], str) or ":" not in data["entry"]:
+            raise CardError(f"{path}: entry must be 'package.module:Class' (or 'file.py:Class' in a folder)")
+        args = data.get("args") or {}
+        if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
+            raise CardError(f"{path}: args must be a mapping of argument names to values")
+        data["args"] = dict(args)
         data["aliases"] = list(data.get("aliases") or [])
         data["assets"] = list(data.get("assets") or [])
-        return cls(**data, folder=str(path.parent))
+        return cls(**data, path=str(path))
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of the card file (where ``file.py:Class`` entries are looked up)."""
+        return Path(self.path).parent if self.path else None
+
+    @property
+    def source(self) -> str:
+        """Where the card comes from, for messages: its file, else its name."""
+        return self.path or f"system card {self.name!r}"
 
     def to_dict(self) -> dict[str, Any]:
         """Serialisable form (for provenance)."""
         d = asdict(self)
-        d.pop("folder")
+        d.pop("path")
         return d
 
 
 class System:
     """Base class of enhancement systems.
 
-    Subclasses implement :meth:`enhance` (and :meth:`setup` to load models). The loader
-    attaches the parsed card as the ``card`` class attribute.
+    Subclasses implement :meth:`enhance` (and :meth:`setup` to load models). The registry
+    builds every instance with its card (:meth:`SystemSpec.build
+    <urgentbench.systems.SystemSpec.build>`), so one class serves several cards; a class
+    may instead carry a ``card`` class attribute of its own (third-party plug-ins).
 
     Args:
-        **options: System arguments (``--system-args k=v``); part of the config hash.
+        card: The system card (default: the class's own ``card`` attribute).
+        **options: System arguments (``--system-args k=v``): the class's
+            :meth:`default_options`, or one of its :attr:`card_arguments` to override the
+            card's value. Part of the config hash.
+
+    Raises:
+        CardError: When the card's ``args`` do not fit the class.
+        ValueError: For an unknown option.
     """
 
-    card: ClassVar[SystemCard]
+    #: Names of the arguments a card gives the class (its ``args:``), e.g. ``("model",)``.
+    #: All are required; a user option of the same name overrides the card's value.
+    card_arguments: ClassVar[tuple[str, ...]] = ()
 
     #: True for a system that works at whatever rate it is given (the ``noisy`` identity):
     #: the runner then hands it the input at its own rate and skips resampling in both
@@ -117,14 +153,41 @@ class System:
     #: ``card.sample_rate`` and back.
     native_rate_follows_input: ClassVar[bool] = False
 
-    def __init__(self, **options: Any):
-        unknown = set(options) - set(self.default_options())
+    card: SystemCard
+
+    def __init__(self, card: SystemCard | None = None, **options: Any):
+        if card is None:
+            card = getattr(type(self), "card", None)
+            if not isinstance(card, SystemCard):
+                raise TypeError(
+                    f"{type(self).__name__} needs its system card: build it with "
+                    "urgentbench.systems.build_system(name) or pass card=SystemCard(...)"
+                )
+        self.card = card
+        allowed = set(self.card_arguments)
+        wrong = sorted(set(card.args) - allowed)
+        if wrong:
+            raise CardError(
+                f"{card.source}: args {wrong} are not arguments of {type(self).__name__} "
+                f"(it takes {sorted(allowed) or 'none'})"
+            )
+        defaults = self.default_options()
+        unknown = set(options) - set(defaults) - allowed
         if unknown:
             raise ValueError(
-                f"system {self.card.name!r} got unknown option(s) {sorted(unknown)}; "
-                f"known: {sorted(self.default_options())}"
+                f"system {card.name!r} got unknown option(s) {sorted(unknown)}; "
+                f"known: {sorted(set(defaults) | allowed)}"
             )
-        self.options = {**self.default_options(), **options}
+        #: The card's arguments with the user's overrides: what the class runs with.
+        self.args: dict[str, Any] = {**card.args, **{k: v for k, v in options.items() if k in allowed}}
+        missing = sorted(allowed - set(self.args))
+        if missing:
+            raise CardError(f"{card.source}: {type(self).__name__} needs args {missing}")
+        # An option equal to the card's own argument changes nothing, so it is not recorded
+        # (and the config hash stays the card's).
+        kept = {k: v for k, v in options.items() if not (k in card.args and card.args[k] == v)}
+        #: Options as given (the defaults plus ``--system-args``), without the card's arguments.
+        self.options: dict[str, Any] = {**defaults, **kept}
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
@@ -136,10 +199,9 @@ class System:
         """The native rate the system works at."""
         return self.card.sample_rate
 
-    @classmethod
-    def needed_assets(cls, options: dict[str, Any]) -> list[str]:
-        """The card's assets that a run with ``options`` needs (default: all of them)."""
-        return list(cls.card.assets)
+    def needed_assets(self) -> list[str]:
+        """The assets a run with these options needs (default: all the card's)."""
+        return list(self.card.assets)
 
     def setup(self) -> None:
         """Load models; called once per worker before the first ``enhance``."""
@@ -159,7 +221,11 @@ class System:
         return {"card": self.card.to_dict(), "options": self.options, "packages": package_versions(tuple(dists))}
 
     def config_hash(self) -> str:
-        """A short hash of what changes outputs: the system name, version-relevant options."""
+        """A short hash of what changes outputs: the system name and its options.
+
+        The card's own ``args`` are part of the system's identity (its name) and are not
+        hashed; a user option overriding one of them is (it is in :attr:`options`).
+        """
         return config_hash({"system": self.card.name, "options": self.options})
 
 

@@ -1,8 +1,8 @@
 """DEMUCS speech denoiser (facebookresearch/denoiser): the shared wrapper of the ``demucs-*`` systems.
 
 The three official causal 16 kHz models (``dns48``, ``dns64``, ``master64``) differ only in
-their width and weights; each system folder (``systems/demucs-dns48/`` ...) holds a card
-and a three-line subclass of :class:`DemucsSystem` naming its asset and width. Only
+their width and weights; each has a card (``urgentbench/systems/cards/demucs-dns48.yaml``
+...) naming :class:`DemucsSystem` with ``args: {model: dns48}``. Only
 ``denoiser.demucs`` is imported (torch only); ``denoiser.pretrained``, ``denoiser.enhance``
 and ``denoiser.audio`` pull in torchaudio and are never used.
 
@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 #: Native rate of every official DEMUCS denoiser model.
 SAMPLE_RATE = 16_000
+#: The official models: name -> width ``H`` (the weights are the asset ``demucs-<name>``).
+MODELS = {"dns48": 48, "dns64": 64, "master64": 64}
 #: Overlap of consecutive chunks, split into warm-up (discarded), crossfade and tail (discarded).
 WARMUP_S = 1.0
 FADE_S = 0.75
@@ -122,7 +124,11 @@ def check_model(model: Any, label: str) -> None:
 
 
 class DemucsSystem(System):
-    """A causal 16 kHz DEMUCS denoiser; subclasses set :attr:`asset` and :attr:`hidden`.
+    """A causal 16 kHz DEMUCS denoiser, one of the official models.
+
+    Card argument:
+        model: ``dns48``, ``dns64`` or ``master64`` (:data:`MODELS`): the width and the
+            asset ``demucs-<model>`` holding the official weights.
 
     Options:
         checkpoint: Path of a local ``.th`` file used instead of the asset. A file named
@@ -133,18 +139,22 @@ class DemucsSystem(System):
         threads: torch CPU threads (default ``$URGENTBENCH_THREADS``, else torch's default).
     """
 
-    #: Name of the asset holding the official weights.
-    asset: ClassVar[str]
-    #: Width ``H`` of the official model.
-    hidden: ClassVar[int]
+    card_arguments: ClassVar[tuple[str, ...]] = ("model",)
 
     def __init__(self, **options: Any):
-        """Check the options.
+        """Check the model and the options.
 
         Raises:
-            ValueError: For an unknown option or a bad value.
+            ValueError: For an unknown model or option, or a bad value.
         """
         super().__init__(**options)
+        model = self.args["model"]
+        if model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+        #: Name of the asset holding the official weights.
+        self.asset = f"demucs-{model}"
+        #: Width ``H`` of the official model.
+        self.hidden = MODELS[model]
         chunk, least = self.options["chunk_seconds"], 2 * (WARMUP_S + FADE_S + TAIL_S)
         if isinstance(chunk, bool) or not isinstance(chunk, (int, float)) or chunk < least:
             raise ValueError(f"chunk_seconds must be a number >= {least:g}, got {chunk!r}")
@@ -158,10 +168,9 @@ class DemucsSystem(System):
         """``checkpoint``: None (the asset), ``chunk_seconds``: 30, ``threads``: None."""
         return {"checkpoint": None, "chunk_seconds": 30.0, "threads": None}
 
-    @classmethod
-    def needed_assets(cls, options: dict[str, Any]) -> list[str]:
-        """No asset when a local ``checkpoint`` is given, else the card's."""
-        return [] if options.get("checkpoint") else list(cls.card.assets)
+    def needed_assets(self) -> list[str]:
+        """No asset when a local ``checkpoint`` is given, else the model's official weights."""
+        return [] if self.options["checkpoint"] else [self.asset]
 
     # ----------------------------------------------------------------- loading
     def _official_file(self):

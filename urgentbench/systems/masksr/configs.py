@@ -8,7 +8,7 @@ tagged in :data:`SOURCES` as either
 * ``chosen``: not known; chosen here, with the reason.
 
 :func:`hyperparameter_table` renders that list for a system card; the cards under
-``systems/masksr*-*/card.yaml`` carry it as a comment block, regenerated with
+``urgentbench/systems/cards/masksr*-*.yaml`` carry it as a comment block, regenerated with
 ``python -m urgentbench.systems.masksr.configs --write-cards`` (a test checks they match).
 
 A configuration is a tree of dataclasses (:class:`MaskSRConfig`); it is stored as JSON in
@@ -473,12 +473,12 @@ def card_block(variant: str, size: str) -> str:
     return f"{CARD_BEGIN}\n# [paper] = stated for MaskSR/MaskSR2; [chosen] = unknown, chosen here (reason given)\n{body}\n{CARD_END}\n"
 
 
-def write_cards(systems_dir: str | Path) -> list[Path]:
-    """Replace (or append) the generated block in ``systems/masksr*-{S,M,L}/card.yaml``."""
+def write_cards(cards_dir: str | Path) -> list[Path]:
+    """Replace (or append) the generated block in ``<cards_dir>/masksr*-{S,M,L}.yaml``."""
     written = []
     for variant in VARIANTS:
         for size in ("S", "M", "L"):
-            path = Path(systems_dir) / f"{variant}-{size}" / "card.yaml"
+            path = Path(cards_dir) / f"{variant}-{size}.yaml"
             text = path.read_text()
             block = card_block(variant, size)
             if CARD_BEGIN in text:
@@ -501,9 +501,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", nargs=2, metavar=("VARIANT", "SIZE"))
     args = parser.parse_args(argv)
     if args.write_cards:
-        from urgentbench.systems import PROJECT_SYSTEMS_DIR
+        from urgentbench.systems import CARDS_DIR
 
-        for path in write_cards(PROJECT_SYSTEMS_DIR):
+        for path in write_cards(CARDS_DIR):
             sys.stdout.write(f"wrote {path}\n")
     if args.show:
         sys.stdout.write(yaml.safe_dump(get_config(*args.show).to_dict(), sort_keys=False))

@@ -15,7 +15,7 @@ after the first starts with the last ``overlap_seconds`` of tokens of the previo
 codec then decodes the whole token sequence at once. Each chunk's encoder sees exactly
 its own samples.
 
-**Checkpoint.** From the asset named like the system (``urgentbench assets add masksr2-L
+**Checkpoint.** From the asset ``<variant>-<size>``, named like the system (``urgentbench assets add masksr2-L
 --from FILE``) or ``--system-args checkpoint=PATH``; no public checkpoint exists, so
 without either the system is unavailable with a message saying how to train or add one.
 A checkpoint carries its own configuration; it must be of the system's variant (MaskSR or
@@ -49,20 +49,35 @@ _DECODE_OPTIONS = ("steps", "temperature", "guidance_scale", "chunk_seconds", "o
 
 
 class MaskSRSystem(System):
-    """MaskSR / MaskSR2 inference; subclasses set :attr:`variant` and :attr:`size`."""
+    """MaskSR / MaskSR2 inference.
 
-    #: ``masksr`` or ``masksr2``.
-    variant: ClassVar[str]
-    #: ``S``, ``M`` or ``L``.
-    size: ClassVar[str]
+    Card arguments:
+        variant: ``masksr`` or ``masksr2``.
+        size: ``S``, ``M`` or ``L`` (``tiny`` for tests); with the variant it names the
+            checkpoint asset, ``<variant>-<size>``.
+    """
+
+    card_arguments: ClassVar[tuple[str, ...]] = ("variant", "size")
 
     def __init__(self, **options: Any):
-        """Check the options.
+        """Check the card arguments and the options.
 
         Raises:
-            ValueError: For an unknown option or a bad value.
+            ValueError: For an unknown variant, size or option, or a bad value.
         """
         super().__init__(**options)
+        from urgentbench.systems.masksr.configs import SIZES, VARIANTS
+
+        if self.args["variant"] not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.args['variant']!r}")
+        if self.args["size"] not in SIZES:
+            raise ValueError(f"size must be one of {', '.join(SIZES)}, got {self.args['size']!r}")
+        #: ``masksr`` or ``masksr2``.
+        self.variant: str = self.args["variant"]
+        #: ``S``, ``M``, ``L`` or ``tiny``.
+        self.size: str = self.args["size"]
+        #: The asset holding a trained checkpoint of this variant and size.
+        self.checkpoint_asset = f"{self.variant}-{self.size}"
         o = self.options
         for key in ("steps",):
             if o[key] is not None and (isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < 1):
@@ -84,19 +99,19 @@ class MaskSRSystem(System):
         """See the module docstring."""
         return {"checkpoint": None, **{k: None for k in _DECODE_OPTIONS}, "seed": 0, "threads": None, "device": None}
 
-    @classmethod
-    def needed_assets(cls, options: dict[str, Any]) -> list[str]:
+    def needed_assets(self) -> list[str]:
         """The checkpoint asset unless ``checkpoint`` is given; the codec unless the checkpoint carries one."""
-        path = options.get("checkpoint")
+        path = self.options["checkpoint"]
+        codec = [a for a in self.card.assets if a == "dac-44khz"]
         if not path:
-            return list(cls.card.assets)
+            return [self.checkpoint_asset, *codec]
         from urgentbench.systems.masksr.checkpoint import CheckpointError, has_codec_weights
 
         try:
             own_codec = has_codec_weights(Path(path).expanduser())
         except CheckpointError:
             return []  # setup() reports the bad file with its name
-        return [] if own_codec else [a for a in cls.card.assets if a == "dac-44khz"]
+        return [] if own_codec else codec
 
     # ----------------------------------------------------------------- loading
     def _checkpoint_path(self) -> tuple[Path, str]:
@@ -108,7 +123,7 @@ class MaskSRSystem(System):
         from urgentbench.assets import get_asset
         from urgentbench.systems.masksr.assets import CHECKPOINT_FILE
 
-        return get_asset(self.card.name).path() / CHECKPOINT_FILE, "asset"
+        return get_asset(self.checkpoint_asset).path() / CHECKPOINT_FILE, "asset"
 
     def setup(self) -> None:
         """Load the checkpoint (asset or ``checkpoint``), build the network and the codec.
