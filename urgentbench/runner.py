@@ -37,13 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from urgentbench.audio import AudioError, check_waveform, fit_length, read_audio, resample, to_pcm16_grid, write_flac
+from urgentbench.audio import PCM16_SCALE, AudioError, check_waveform, fit_length, read_audio, resample, to_pcm16_grid, write_flac
 from urgentbench.manifest import Utterance
 from urgentbench.metrics import METRICS, Metric, MetricError
 from urgentbench.requirements import MissingRequirementError
 from urgentbench.reference_cache import FOLDER as REFERENCE_STATE_FOLDER
 from urgentbench.reference_cache import ReferenceStateCache
-from urgentbench.store import ResultStore, ScoreKey, ScoreRow
+from urgentbench.store import METRIC, PARTICIPANT, ResultStore, ScoreKey, ScoreRow
 from urgentbench.suites import Suite
 from urgentbench.systems import SYSTEMS, System, build_system, config_hash
 
@@ -155,9 +155,14 @@ class JobResult:
     job: Job
     results: list[tuple[int, dict | None, str | None, float]]
     messages: list[str]
+    #: Why the job has no usable enhanced audio (every row of the job carries it).
     enhance_error: str | None = None
     setup_seconds: float = 0.0
     busy_seconds: float = 0.0
+    #: Whose failure ``enhance_error`` is: the participant's (missing, unusable or silent
+    #: output, a crashed system or worker) unless the suite's own input could not be
+    #: rendered (:data:`~urgentbench.store.METRIC`: not the participant's fault).
+    enhance_failure: str = PARTICIPANT
 
 
 @dataclass
@@ -382,6 +387,34 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def silence_problem(x: np.ndarray) -> str | None:
+    """Why an enhanced waveform counts as silent (a participant's failure), or None.
+
+    Silent means every sample rounds to zero on the 16-bit grid (peak at most half a
+    16-bit step, 2**-16, about -96 dBFS): such an output is all zeros in URGENT's 16-bit
+    submission format, and metrics give it meaningless numbers (ESTOI about 0, SDR -50 dB)
+    or fail. A quieter-than-that float or 24-bit file is no different from digital silence.
+    """
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak == 0.0:
+        return "silent output (all samples zero)"
+    if not np.any(np.round(np.asarray(x, dtype=np.float64) * PCM16_SCALE)):
+        return f"silent output (peak {peak:.2g}: every sample rounds to zero at 16 bit)"
+    return None
+
+
+def _no_output(job: Job, producer: ProducerSpec, utt_id: str, reason: str, failure: str, start: float) -> JobResult:
+    """The result of a job without usable enhanced audio: every metric of it fails with ``reason``."""
+    return JobResult(
+        job,
+        [(i, None, reason, 0.0) for i in job.metrics],
+        [f"{producer.name}/{utt_id}: {reason}"],
+        enhance_error=reason,
+        busy_seconds=time.perf_counter() - start,
+        enhance_failure=failure,
+    )
+
+
 def configure_threads(threads: int) -> Any:
     """Set the thread budget of a worker process for the numeric libraries it will use.
 
@@ -506,6 +539,10 @@ class WorkerState:
         messages: list[str] = []
         try:
             noisy, reference = load_inputs(utt, Path(ctx.suite_folder), results_dir, ctx.suite_key)
+        except Exception as exc:  # the suite's input, not the system's output: not the participant's failure
+            logger.debug("input failed: %s", traceback.format_exc())
+            return _no_output(job, producer, utt.id, f"no input audio: {_one_line(exc)}", METRIC, start)
+        try:
             if producer.is_directory:
                 path = find_output(Path(producer.directory), utt.id)  # type: ignore[arg-type]
                 enhanced = read_output(path, utt, len(noisy), f"{producer.directory}/{utt.id}")
@@ -519,15 +556,11 @@ class WorkerState:
                         messages.append(f"{utt.id}: {clipped} samples of the {producer.name} output clipped to 16 bit")
                     write_flac(out_path, enhanced, utt.sample_rate)
         except Exception as exc:  # one bad utterance never kills a run
-            reason = f"no enhanced audio: {_one_line(exc)}"
             logger.debug("job failed: %s", traceback.format_exc())
-            return JobResult(
-                job,
-                [(i, None, reason, 0.0) for i in job.metrics],
-                [f"{producer.name}/{utt.id}: {reason}"],
-                enhance_error=reason,
-                busy_seconds=time.perf_counter() - start,
-            )
+            return _no_output(job, producer, utt.id, f"no enhanced audio: {_one_line(exc)}", PARTICIPANT, start)
+        silent = None if enhanced is noisy else silence_problem(enhanced)  # noisy: a cached output not read
+        if silent:  # one check for every metric: no metric ever scores a silent output
+            return _no_output(job, producer, utt.id, silent, PARTICIPANT, start)
 
         by_rate: dict[int, tuple[np.ndarray, np.ndarray | None]] = {utt.sample_rate: (enhanced, reference)}
         out = []
@@ -900,11 +933,19 @@ def run(
             job = res.job
             producer = producers[job.producer]
             utt_id = job.utterance["id"]
-            rows = [ScoreRow(keys[job.producer][i], utt_id, result, error, seconds) for i, result, error, seconds in res.results]
+            # whose failure an error row is: the participant's when there is no usable output
+            failure = res.enhance_failure if res.enhance_error else METRIC
+            rows = [
+                ScoreRow(keys[job.producer][i], utt_id, result, error, seconds, failure if error else None)
+                for i, result, error, seconds in res.results
+            ]
             if res.enhance_error and job.enhance_only:
                 # record the failure once for every metric still missing; later phases skip the pair
                 failed_enhancement.add((job.producer, utt_id))
-                rows = [ScoreRow(keys[job.producer][m], utt_id, None, res.enhance_error, 0.0) for m in job.pending]
+                rows = [
+                    ScoreRow(keys[job.producer][m], utt_id, None, res.enhance_error, 0.0, res.enhance_failure)
+                    for m in job.pending
+                ]
             if rows:
                 store.write(rows, run_id)
             part = (job.producer, utt_id)

@@ -2,7 +2,8 @@
 
 One row per (suite, suite version, system, system-config hash, utterance, metric,
 metric version, metric-options hash) holds the metric's outputs (JSON) or the error
-text, and the seconds it took. Rows of one utterance are written in one transaction,
+text with whose failure it is (``failure``: the participant's or the metric's), and the
+seconds it took. Rows of one utterance are written in one transaction,
 so an interrupted run leaves either all or none of them; rerunning computes only what
 is missing. A ``runs`` table records the provenance of every invocation.
 """
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS scores (
     error TEXT,
     seconds REAL NOT NULL,
     run_id INTEGER NOT NULL,
+    failure TEXT,
     PRIMARY KEY (suite, suite_version, system, config_hash, utt_id, metric, metric_version, metric_config)
 );
 CREATE TABLE IF NOT EXISTS runs (
@@ -55,6 +57,17 @@ CREATE TABLE IF NOT EXISTS systems (
 """
 
 
+#: ``failure`` of a row whose output is missing or unusable: the system's (participant's) failure.
+PARTICIPANT = "participant"
+#: ``failure`` of a row where the metric failed on a valid output (or the suite's own input
+#: could not be rendered): not the participant's fault.
+METRIC = "metric"
+FAILURE_KINDS = (PARTICIPANT, METRIC)
+#: How rows written before the ``failure`` column existed are classified (once, when the
+#: store is opened): the runner wrote a participant's failure with this error prefix.
+_LEGACY_PARTICIPANT_PREFIX = "no enhanced audio:"
+
+
 @dataclass(frozen=True)
 class ScoreKey:
     """Identifies what a score row belongs to, apart from the utterance."""
@@ -70,13 +83,28 @@ class ScoreKey:
 
 @dataclass
 class ScoreRow:
-    """One metric computed (or failed) on one utterance."""
+    """One metric computed (or failed) on one utterance.
+
+    ``failure`` says whose failure an error row is: :data:`PARTICIPANT` (no usable output:
+    missing, unreadable, wrong length or rate, NaN, silent, the system crashed) or
+    :data:`METRIC` (the metric failed on a valid output). None on a row with a value. An
+    error row written without a kind is taken as the metric's.
+    """
 
     key: ScoreKey
     utt_id: str
     result: dict[str, Any] | None
     error: str | None
     seconds: float
+    failure: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.error is None:
+            self.failure = None
+        elif self.failure is None:
+            self.failure = METRIC
+        elif self.failure not in FAILURE_KINDS:
+            raise ValueError(f"unknown failure kind {self.failure!r}; use one of {', '.join(FAILURE_KINDS)}")
 
 
 def _clean_json(value: Any) -> Any:
@@ -104,7 +132,26 @@ class ResultStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._migrate()
         self._db.commit()
+
+    def _migrate(self) -> None:
+        """Bring a store written by an older urgentbench up to the current schema, in place.
+
+        Adds the ``failure`` column and classifies the error rows already stored: the older
+        runner wrote a missing or unusable output as ``no enhanced audio: ...``; every other
+        error was the metric's. Done once (in one transaction); later opens find the column.
+        """
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(scores)")}
+        if "failure" in columns:
+            return
+        with self._db:
+            self._db.execute("ALTER TABLE scores ADD COLUMN failure TEXT")
+            self._db.execute(
+                "UPDATE scores SET failure = CASE WHEN substr(error, 1, ?) = ? THEN ? ELSE ? END "
+                "WHERE error IS NOT NULL",
+                (len(_LEGACY_PARTICIPANT_PREFIX), _LEGACY_PARTICIPANT_PREFIX, PARTICIPANT, METRIC),
+            )
 
     def close(self) -> None:
         """Close the connection."""
@@ -165,7 +212,9 @@ class ResultStore:
         """Write rows atomically (one transaction); existing rows for the same key are replaced."""
         with self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO scores (suite, suite_version, system, config_hash, utt_id, metric, "
+                "metric_version, metric_config, result_json, error, seconds, run_id, failure) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         r.key.suite,
@@ -180,6 +229,7 @@ class ResultStore:
                         r.error,
                         float(r.seconds),
                         run_id,
+                        r.failure,
                     )
                     for r in rows
                 ],
@@ -188,13 +238,13 @@ class ResultStore:
     def rows(self, key: ScoreKey) -> list[ScoreRow]:
         """All rows stored for ``key``, ordered by utterance id."""
         out = []
-        for utt_id, result, error, seconds in self._db.execute(
-            "SELECT utt_id, result_json, error, seconds FROM scores WHERE suite=? AND suite_version=? "
+        for utt_id, result, error, seconds, failure in self._db.execute(
+            "SELECT utt_id, result_json, error, seconds, failure FROM scores WHERE suite=? AND suite_version=? "
             "AND system=? AND config_hash=? AND metric=? AND metric_version=? AND metric_config=? "
             "ORDER BY utt_id",
             _key_tuple(key),
         ):
-            out.append(ScoreRow(key, utt_id, None if result is None else json.loads(result), error, seconds))
+            out.append(ScoreRow(key, utt_id, None if result is None else json.loads(result), error, seconds, failure))
         return out
 
     def other_configs(self, key: ScoreKey) -> list[tuple[str, str, int]]:
