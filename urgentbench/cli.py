@@ -185,6 +185,41 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def _missing_policy(args: argparse.Namespace) -> str:
+    """``--missing`` (``--allow-partial`` is another name for ``--missing worst``)."""
+    allow_partial = getattr(args, "allow_partial", False)
+    if allow_partial and args.missing == "unranked":
+        raise ValueError("--allow-partial ranks systems with missing values (it means --missing worst); "
+                         "it contradicts --missing unranked")
+    return args.missing or ("worst" if allow_partial else "unranked")
+
+
+def _stored_systems(store: Any, suite: Any, wanted: list[str] | None, db: Path) -> list[str] | None:
+    """``--systems`` as stored system names (a display name also matches).
+
+    Raises:
+        ValueError: For a name with nothing stored, in one line listing the stored systems.
+    """
+    if not wanted:
+        return None
+    from urgentbench.report.tables import _one_line
+
+    stored = store.systems(suite.name, suite.version)
+    found, unknown = [], []
+    for name in wanted:
+        match = [info["system"] for info in stored if name in (info["system"], info["display_name"])]
+        found += match
+        if not match:
+            unknown.append(name)
+    if unknown:
+        names = ", ".join(sorted({_one_line(info["system"]) for info in stored})) or "none"
+        raise ValueError(
+            f"--systems: nothing stored for {', '.join(repr(n) for n in unknown)} on {suite.name} "
+            f"v{suite.version} in {db}; stored systems: {names}"
+        )
+    return list(dict.fromkeys(found))
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Rank every system stored for a suite and write Markdown, CSV and JSON."""
     from urgentbench import runner
@@ -210,15 +245,17 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if unknown:
         raise ValueError(f"--format: unknown format(s) {', '.join(unknown)}; use md, csv, json, html")
     by_tags = _split(args.by) or []
+    missing = _missing_policy(args)
     with ResultStore(db) as store:
-        summaries = summarize(store, suite, metrics, systems=_split(args.systems))
+        systems = _stored_systems(store, suite, _split(args.systems), db)
+        summaries = summarize(store, suite, metrics, systems=systems)
         packages = store.package_versions(suite.name, suite.version, [(s.system, s.config_hash) for s in summaries])
         if by_tags:
             from urgentbench.report.breakdown import group_utterances
 
             groups = {
                 tag: {
-                    group: summarize(store, suite, metrics, systems=_split(args.systems), utterances=utts)
+                    group: summarize(store, suite, metrics, systems=systems, utterances=utts)
                     for group, utts in group_utterances(suite.utterances(), tag).items()
                 }
                 for tag in by_tags
@@ -227,9 +264,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             from urgentbench.report import html as html_report
 
             html_tags = by_tags or html_report.default_tags(suite)
-            html_breakdowns = html_report.collect_breakdowns(store, suite, metrics, html_tags, _split(args.systems))
+            html_breakdowns = html_report.collect_breakdowns(store, suite, metrics, html_tags, systems)
     lb = build_leaderboard(
-        suite, summaries, metrics, tie=args.tie, allow_partial=args.allow_partial,
+        suite, summaries, metrics, tie=args.tie, missing=missing,
         categories=categories, protocol=args.protocol, packages=packages,
     )
     out_dir = Path(args.output_dir) / suite.name
@@ -303,7 +340,10 @@ def cmd_table(args: argparse.Namespace) -> int:
         for name in wanted:
             match = [n for n, s in by_name.items() if name in (n, s.system)]
             if not match:
-                raise ValueError(f"no stored results of {name!r} on {suite.name}; stored: {', '.join(by_name) or 'none'}")
+                from urgentbench.report.tables import _one_line
+
+                stored = ", ".join(_one_line(n) for n in by_name) or "none"
+                raise ValueError(f"no stored results of {name!r} on {suite.name}; stored: {stored}")
             rows.update({n: by_name[n] for n in match})
     else:
         rows = by_name
@@ -312,7 +352,7 @@ def cmd_table(args: argparse.Namespace) -> int:
         alias = [n for n, s in rows.items() if s.system == reference]
         reference = alias[0] if len(alias) == 1 else reference
     table = build_table(suite, rows, columns, show_ci=args.ci, reference=reference, test=args.test,
-                        alpha=args.alpha, digits=args.digits)
+                        alpha=args.alpha, digits=args.digits, missing=args.missing, metrics=specs)
     text = render(table, args.format)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -638,7 +678,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results")
     p.add_argument("--output-dir", default="leaderboards")
     p.add_argument("--tie", choices=["dense", "min"], default="dense", help="tie method (default dense, as the rules)")
-    p.add_argument("--allow-partial", action="store_true", help="also rank systems not scored on every utterance")
+    p.add_argument("--missing", choices=["unranked", "worst"], default=None,
+                   help="a system's missing or unusable outputs: unranked (default: the system is listed, not "
+                        "ranked) or worst (each missing value takes the worst value of the other systems on "
+                        "that utterance, then the system is ranked); see README \"Failure policy\"")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="also rank systems with missing values or utterances not scored: another name for "
+                        "--missing worst")
     p.add_argument("--protocol", help="rank the categories and metrics of an URGENT edition (urgent2024|2025|2026)")
     p.add_argument("--by", metavar="TAG", help="also print per-group tables by utterance tags, comma-separated "
                    "(condition, snr_bin, rt60_bin, clip_threshold, cutoff_hz, sample_rate, speaker, ...)")
@@ -663,6 +709,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="paired test for --reference (default: permutation; wilcoxon for mean outputs only)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--digits", type=int, default=3)
+    p.add_argument("--missing", choices=["unranked", "worst"], default="unranked",
+                   help="a system's missing or unusable outputs: unranked (default: values shown with a note, "
+                        "never marked best) or worst (filled with the worst value of the other rows, as "
+                        "leaderboard --missing worst)")
     p.add_argument("--results-dir", default="results")
     p.add_argument("-o", "--output", metavar="FILE", help="write the table to FILE (default: print it)")
     p.set_defaults(func=cmd_table)

@@ -9,6 +9,12 @@
 
 Missing values (a system with no valid value for a metric) are ranked last, tied with
 each other: a system cannot gain rank by failing to produce a number.
+
+Which systems reach this module, and with which values, is the leaderboard's failure
+policy (:mod:`urgentbench.report.leaderboard`, README "Failure policy"): a system whose
+outputs are missing or unusable on some utterances is not ranked, or (``--missing
+worst``) its missing per-utterance values take the worst value of the other systems
+before step 1. Metric failures on valid outputs are left out of step 1's nan-mean.
 """
 
 from __future__ import annotations

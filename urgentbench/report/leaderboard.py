@@ -1,11 +1,32 @@
-"""Aggregate stored results per system and write URGENT-style leaderboards (Markdown, CSV, JSON)."""
+"""Aggregate stored results per system and write URGENT-style leaderboards (Markdown, CSV, JSON).
+
+Failure policy (README "Failure policy"). A stored failure is either the participant's (no
+usable output: missing, unreadable, wrong length or rate, NaN, silent, the system crashed)
+or the metric's (it failed on a valid output). Metric failures keep URGENT's nan-mean and
+are counted on the leaderboard. A participant's failure is never a free pass:
+
+- ``missing="unranked"`` (default): a system is ranked only when every applicable utterance
+  has a value or a metric failure for every metric; otherwise it is listed as not ranked,
+  with how many outputs were missing or unusable.
+- ``missing="worst"`` (``--missing worst``; ``--allow-partial`` is another name for it):
+  every missing value (a participant's failure, or an utterance not scored) takes the worst
+  value of that metric output among the other systems on the leaderboard for that
+  utterance (for corpus-level WER/CER: the whole utterance result with the most edits, so
+  the fill adds that transcript's edits to the corpus rate); then the system is ranked.
+  An utterance no other system has a value for stays missing (left out of the mean).
+
+Either way a partial copy of a system's outputs never ranks above the same outputs
+submitted in full.
+"""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,12 +35,18 @@ import urgentbench
 from urgentbench.metrics import CATEGORIES
 from urgentbench.ranking import rank_systems
 from urgentbench.report import stats
+from urgentbench.report.tables import markdown_escape
 from urgentbench.runner import MetricSpec, ProducerSpec, score_key
 from urgentbench.manifest import Utterance
-from urgentbench.store import ResultStore
+from urgentbench.store import PARTICIPANT, ResultStore
 from urgentbench.suites import Suite
 
 logger = logging.getLogger(__name__)
+
+#: Missing-value policies of :func:`build_leaderboard` (see the module docstring).
+UNRANKED = "unranked"
+WORST = "worst"
+MISSING_POLICIES = (UNRANKED, WORST)
 
 
 @dataclass
@@ -32,19 +59,64 @@ class SystemSummary:
     metadata: dict[str, Any]
     values: dict[str, float | None] = field(default_factory=dict)
     n_valid: dict[str, int] = field(default_factory=dict)
+    #: metric -> stored failures of every kind, and one example (``utt: reason``)
     failures: dict[str, int] = field(default_factory=dict)
     failure_examples: dict[str, str] = field(default_factory=dict)
     scored: dict[str, int] = field(default_factory=dict)
     expected: dict[str, int] = field(default_factory=dict)
     #: metric -> why stored scores were not used (other options, version or checkpoints)
     stale: dict[str, str] = field(default_factory=dict)
+    #: metric -> failures that are the participant's (no usable output), and one example
+    participant_failures: dict[str, int] = field(default_factory=dict)
+    participant_examples: dict[str, str] = field(default_factory=dict)
+    #: metric -> failures of the metric on a valid output (left out of URGENT's nan-mean), one example
+    metric_failures: dict[str, int] = field(default_factory=dict)
+    metric_failure_examples: dict[str, str] = field(default_factory=dict)
+    #: metric -> values filled with the worst value of the other systems (``missing="worst"``)
+    filled: dict[str, int] = field(default_factory=dict)
+    #: utterances applicable to at least one metric
+    n_applicable: int = 0
     #: metric name -> utterance id -> stored result dict (successful rows only); for statistics
     per_utterance: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict, repr=False, compare=False)
+    #: metric name -> applicable utterance ids without a value by the participant's failure
+    participant_ids: dict[str, set[str]] = field(default_factory=dict, repr=False, compare=False)
+    #: metric name -> applicable utterance ids without any stored row
+    unscored_ids: dict[str, set[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def complete(self) -> bool:
-        """True when every metric has a row (value or error) for every applicable utterance."""
-        return all(self.scored.get(m, 0) >= n for m, n in self.expected.items())
+        """True when every applicable utterance has a value or a metric failure for every metric.
+
+        A participant's failure (missing or unusable output) and an utterance never scored
+        both leave the system incomplete: leaving out outputs is never a free pass.
+        """
+        return all(
+            self.scored.get(m, 0) - self.participant_failures.get(m, 0) >= n for m, n in self.expected.items()
+        )
+
+    def shortfall(self) -> str:
+        """Why the system is not complete, in one line (empty when it is)."""
+        if self.complete:
+            return ""
+        n = self.n_applicable or max(self.expected.values(), default=0)
+        parts = []
+        bad = set().union(*self.participant_ids.values()) if self.participant_ids else set()
+        n_bad = len(bad) or max(self.participant_failures.values(), default=0)
+        if n_bad:
+            example = next((e for e in self.participant_examples.values() if e), "")
+            parts.append(
+                f"{n_bad} of {n} outputs missing or unusable (the system's failure)"
+                + (f", e.g. {example}" if example else "")
+            )
+        unscored = {
+            m: len(self.unscored_ids[m]) if m in self.unscored_ids
+            else expected - self.scored.get(m, 0)
+            for m, expected in self.expected.items()
+        }
+        unscored = {m: k for m, k in unscored.items() if k > 0}
+        if unscored:
+            parts.append("not scored on " + ", ".join(f"{m} {k}/{self.expected[m]}" for m, k in unscored.items()))
+        return "; ".join(parts)
 
 
 def summarize(
@@ -64,19 +136,23 @@ def summarize(
         utterances: Only these utterances (default: the whole manifest), for breakdowns.
     """
     utterances = suite.utterances() if utterances is None else utterances
-    ids = {u.id for u in utterances}
+    applicable = {m.name: {u.id for u in utterances if m.applies_to(u)} for m in metrics}
+    n_applicable = len(set().union(*applicable.values())) if applicable else 0
     out = []
     for info in store.systems(suite.name, suite.version):
         if systems and info["system"] not in systems:
             continue
         producer = ProducerSpec(name=info["system"], config_hash=info["config_hash"])
         summary = SystemSummary(info["system"], info["config_hash"], info["display_name"], info["metadata"])
+        summary.n_applicable = n_applicable
         for metric in metrics:
             cls = metric.cls
             key = score_key(suite, producer, metric)
+            ids = applicable[metric.name]
             rows = [r for r in store.rows(key) if r.utt_id in ids]
-            summary.expected[metric.name] = sum(metric.applies_to(u) for u in utterances)
+            summary.expected[metric.name] = len(ids)
             summary.scored[metric.name] = len(rows)
+            summary.unscored_ids[metric.name] = ids - {r.utt_id for r in rows}
             if len(rows) < summary.expected[metric.name]:
                 others = store.other_configs(key)
                 if others:
@@ -91,12 +167,86 @@ def summarize(
             summary.failures[metric.name] = len(failed)
             if failed:
                 summary.failure_examples[metric.name] = f"{failed[0].utt_id}: {failed[0].error}"
+            theirs = [r for r in failed if r.failure == PARTICIPANT]
+            metric_failed = [r for r in failed if r.failure != PARTICIPANT]
+            summary.participant_ids[metric.name] = {r.utt_id for r in theirs}
+            summary.participant_failures[metric.name] = len(theirs)
+            if theirs:
+                summary.participant_examples[metric.name] = f"{theirs[0].utt_id}: {theirs[0].error}"
+            summary.metric_failures[metric.name] = len(metric_failed)
+            if metric_failed:
+                summary.metric_failure_examples[metric.name] = f"{metric_failed[0].utt_id}: {metric_failed[0].error}"
             results = [r.result for r in rows if r.result is not None]
             summary.per_utterance[metric.name] = {r.utt_id: r.result for r in rows if r.result is not None}
             for output in cls.outputs:
                 summary.values[output.name] = cls.aggregate(output.name, results)
                 summary.n_valid[output.name] = sum(1 for r in results if r.get(output.name) is not None)
         out.append(summary)
+    return out
+
+
+def _valid(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _worst_row(cls: Any, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The worst value of every output of a metric among ``rows`` (one utterance, other systems).
+
+    For a mean output the row gets that value; for a corpus-level output (WER, CER) the
+    row of the worst per-utterance value is taken whole (its edit and length counts
+    included), so the metric's corpus aggregate counts it as that worst transcript.
+    """
+    names = {o.name for o in cls.outputs}
+    out: dict[str, Any] = {}
+    for output in cls.outputs:
+        candidates = [r for r in rows if _valid(r.get(output.name))]
+        if not candidates:
+            continue
+        pick = (min if output.higher_is_better else max)(candidates, key=lambda r: float(r[output.name]))
+        if output.aggregate != "mean":
+            out.update({k: v for k, v in pick.items() if k not in names})
+        out[output.name] = pick[output.name]
+    return out or None
+
+
+def fill_worst(summaries: list[SystemSummary], metrics: list[MetricSpec]) -> list[SystemSummary]:
+    """Copies of ``summaries`` whose missing values take the worst value of the other systems.
+
+    Every applicable utterance a system has no value for by its own failure (or that was
+    never scored) gets, per metric output, the worst value among the *other* summaries'
+    stored values on that utterance (:func:`_worst_row`); an utterance no other system has
+    a value for stays missing. Metric failures on valid outputs are left alone (URGENT's
+    nan-mean). System values are recomputed with the metric's own aggregate, and the
+    statistics (intervals, paired tests) use the filled rows too. ``filled`` counts the
+    values filled per metric.
+    """
+    stored = [{m.name: dict(s.per_utterance.get(m.name, {})) for m in metrics} for s in summaries]
+    out = []
+    for i, s in enumerate(summaries):
+        filled_summary = dataclasses.replace(
+            s, values=dict(s.values), per_utterance=dict(s.per_utterance), filled={}
+        )
+        for metric in metrics:
+            cls = metric.cls
+            owed = s.participant_ids.get(metric.name, set()) | s.unscored_ids.get(metric.name, set())
+            if not owed:
+                continue
+            rows = dict(stored[i][metric.name])
+            n = 0
+            for utt_id in sorted(owed):
+                others = [stored[j][metric.name][utt_id] for j in range(len(summaries))
+                          if j != i and utt_id in stored[j][metric.name]]
+                worst = _worst_row(cls, others)
+                if worst is not None:
+                    rows[utt_id] = worst
+                    n += 1
+            # utterance order, as stored rows come: identical outputs give bit-identical means
+            rows = dict(sorted(rows.items()))
+            filled_summary.per_utterance[metric.name] = rows
+            filled_summary.filled[metric.name] = n
+            for output in cls.outputs:
+                filled_summary.values[output.name] = cls.aggregate(output.name, list(rows.values()))
+        out.append(filled_summary)
     return out
 
 
@@ -120,12 +270,17 @@ def build_leaderboard(
     categories: dict[str, list[str]] | None = None,
     protocol: str | None = None,
     packages: dict[str, list[str]] | None = None,
+    missing: str = UNRANKED,
 ) -> dict[str, Any]:
     """Rank complete systems with URGENT's rule and return the leaderboard as a dict.
 
-    Systems that have not been scored on every utterance are listed under ``incomplete``
-    and not ranked (their means would not be comparable), unless ``allow_partial``.
-    Every value carries its 95 % bootstrap interval (``ci``), and every system but the
+    ``missing`` is the policy for a participant's failures (missing or unusable outputs)
+    and utterances never scored (module docstring): ``"unranked"`` (default) lists such a
+    system under ``incomplete`` with the reason and does not rank it; ``"worst"`` fills each
+    missing value with the worst value of the other systems on that utterance and ranks it
+    (``allow_partial`` means ``"worst"``; the policy is recorded as ``missing_policy`` when
+    it is not the default). Metric failures on valid outputs keep URGENT's nan-mean and are
+    counted per system (``failures``). Every value carries its 95 % bootstrap interval (``ci``), and every system but the
     first its paired-test p-values against the first (``p_vs_first``); see
     :mod:`urgentbench.report.stats`.
 
@@ -134,6 +289,12 @@ def build_leaderboard(
     :meth:`urgentbench.store.ResultStore.package_versions`) is recorded, and a package with
     more than one version is flagged.
     """
+    if allow_partial:
+        missing = WORST
+    if missing not in MISSING_POLICIES:
+        raise ValueError(f"unknown missing-value policy {missing!r}; use one of {', '.join(MISSING_POLICIES)}")
+    if missing == WORST:
+        summaries = fill_worst(summaries, metrics)
     directions, descriptions = _directions(metrics)
     chosen = suite.categories if categories is None else categories
     categories = {c: [o for o in outs if o in directions] for c, outs in chosen.items()}
@@ -144,14 +305,10 @@ def build_leaderboard(
     extra_outputs = [o for o in directions if o not in ranked_outputs]
 
     names = _unique_names(summaries)
-    eligible = [s for s in summaries if s.complete or allow_partial]
-    incomplete = [s for s in summaries if not (s.complete or allow_partial)]
+    eligible = [s for s in summaries if s.complete or missing == WORST]
+    incomplete = [s for s in summaries if not (s.complete or missing == WORST)]
     for s in incomplete:
-        logger.warning(
-            "%s is not ranked: scored on %s of the suite's utterances",
-            names[id(s)],
-            ", ".join(f"{m} {s.scored.get(m, 0)}/{n}" for m, n in s.expected.items()),
-        )
+        logger.warning("%s is not ranked: %s", names[id(s)], s.shortfall())
     for s in summaries:
         for reason in s.stale.values():
             logger.warning("%s: %s", names[id(s)], reason)
@@ -171,12 +328,17 @@ def build_leaderboard(
                 "values": s.values,
                 "ranks": ranking.ranks[name] if ranking else {},
                 "n_valid": s.n_valid,
-                "failures": s.failures,
-                "failure_examples": s.failure_examples,
+                # metric failures on valid outputs (nan-mean); a participant's are below when any
+                "failures": {m.name: _metric_failures(s, m.name) for m in metrics},
+                "failure_examples": _metric_failure_examples(s),
                 "ci": system_intervals(s, metrics, n_resamples, seed),
+                **_filled_fields(s),
             }
         )
-    rows.sort(key=lambda r: (r["overall"] if r["overall"] is not None else float("inf"), r["system"]))
+    # a tie lists the system with fewer filled (worst-value) utterances first, then by name
+    rows.sort(key=lambda r: (
+        r["overall"] if r["overall"] is not None else float("inf"), sum(r.get("filled", {}).values()), r["system"]
+    ))
     by_name = {names[id(s)]: s for s in eligible}
     for row in rows[1:]:
         row["p_vs_first"] = paired_p_values(by_name[row["system"]], by_name[rows[0]["system"]], metrics, n_resamples, seed)
@@ -202,10 +364,43 @@ def build_leaderboard(
         "statistics": {**stats.describe(n_resamples, seed), "paired_reference": rows[0]["system"] if rows else None},
         "rows": rows,
         "incomplete": [
-            {"system": names[id(s)], "scored": s.scored, "expected": s.expected, "stale": s.stale}
+            {
+                "system": names[id(s)], "scored": s.scored, "expected": s.expected, "stale": s.stale,
+                "reason": s.shortfall(), **_filled_fields(s),
+            }
             for s in incomplete
         ],
+        # recorded only when not the default, so default leaderboards stay as they were
+        **({"missing_policy": missing} if missing != UNRANKED else {}),
     }
+
+
+def _metric_failures(s: SystemSummary, metric: str) -> int:
+    """Failures of ``metric`` on valid outputs (the metric's, not the participant's)."""
+    if metric in s.metric_failures:
+        return s.metric_failures[metric]
+    return s.failures.get(metric, 0) - s.participant_failures.get(metric, 0)
+
+
+def _metric_failure_examples(s: SystemSummary) -> dict[str, str]:
+    if s.metric_failures:
+        return dict(s.metric_failure_examples)
+    return {m: e for m, e in s.failure_examples.items() if not s.participant_failures.get(m)}
+
+
+def _filled_fields(s: SystemSummary) -> dict[str, Any]:
+    """The participant's failures, utterances not scored and filled values, only when there are any."""
+    unscored = {m: len(ids) for m, ids in s.unscored_ids.items() if ids}
+    if not (any(s.participant_failures.values()) or unscored or any(s.filled.values())):
+        return {}
+    out: dict[str, Any] = {
+        "participant_failures": {m: n for m, n in s.participant_failures.items() if n},
+        "participant_examples": dict(s.participant_examples),
+        "not_scored": unscored,
+    }
+    if s.filled:
+        out["filled"] = {m: n for m, n in s.filled.items() if n}
+    return out
 
 
 def system_intervals(
@@ -327,25 +522,50 @@ def to_markdown(lb: dict[str, Any]) -> str:
         "|" + "|".join(["---"] * len(header)) + "|",
     ]
     for i, row in enumerate(lb["rows"], 1):
-        cells = [str(i), row["system"]]
+        cells = [str(i), markdown_escape(row["system"])]
         for group, output, _ in cols:
             rank = row["ranks"].get(output) if group != "not ranked" else None
             cells.append(_fmt(row["values"].get(output)) + _rank(rank))
         cells += [_fmt(row["categories"].get(c), 2) for c in lb["categories"]]
         cells.append(f"**{_fmt(row['overall'], 3)}**")
         lines.append("| " + " | ".join(cells) + " |")
+    esc = markdown_escape
     failures = [
-        f"- {row['system']}: {m} failed on {n} utterance(s), e.g. {row['failure_examples'].get(m, '')}"
+        f"- {esc(row['system'])}: {esc(m)} failed on {n} utterance(s), e.g. {esc(row['failure_examples'].get(m, ''))}"
         for row in lb["rows"]
         for m, n in row["failures"].items()
         if n
     ]
     if failures:
         lines += ["", "Missing values (failures are excluded from means, never counted as 0):", *failures]
+    if lb.get("missing_policy") == WORST:
+        lines += [
+            "",
+            "Missing outputs (`--missing worst`): a value a system lacks by its own failure (output missing, "
+            "unusable or silent) or never scored takes the worst value of the other systems on that utterance.",
+        ]
+        for row in lb["rows"]:
+            filled = row.get("filled") or {}
+            if filled or row.get("participant_failures"):
+                lines.append(
+                    f"- {esc(row['system'])}: "
+                    + (", ".join(f"{esc(m)} {n}" for m, n in filled.items()) or "no")
+                    + " value(s) filled"
+                    + "".join(f"; {esc(m)}: {esc(e)}" for m, e in list(row.get("participant_examples", {}).items())[:1])
+                )
     if lb["incomplete"]:
-        lines += ["", "Not ranked (incomplete): " + ", ".join(r["system"] for r in lb["incomplete"])]
-        lines += [f"- {r['system']}: {reason}" for r in lb["incomplete"] for reason in r.get("stale", {}).values()]
+        lines += ["", "Not ranked (incomplete): " + ", ".join(esc(r["system"]) for r in lb["incomplete"])]
+        lines += [f"- {esc(r['system'])}: {esc(r['reason'])}" for r in lb["incomplete"] if r.get("reason")]
+        lines += [
+            f"- {esc(r['system'])}: {esc(reason)}" for r in lb["incomplete"] for reason in r.get("stale", {}).values()
+        ]
     return "\n".join(lines) + "\n"
+
+
+def csv_text(text: str) -> str:
+    """A text cell that a spreadsheet will not run as a formula (a leading ``'`` before ``= + - @``)."""
+    text = str(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def to_csv(lb: dict[str, Any]) -> str:
@@ -361,7 +581,7 @@ def to_csv(lb: dict[str, Any]) -> str:
     header += [f"score_{c}" for c in lb["categories"]] + ["overall"]
     writer.writerow(header)
     for i, row in enumerate(lb["rows"], 1):
-        line: list[Any] = [i, row["system"], row["config_hash"]]
+        line: list[Any] = [i, csv_text(row["system"]), csv_text(row["config_hash"])]
         for group, o, _ in cols:
             v = row["values"].get(o)
             line.append("" if v is None else f"{v:.6g}")

@@ -11,6 +11,7 @@ differ significantly from it (two-sided paired permutation test over utterances,
 from __future__ import annotations
 
 import logging
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,10 @@ class Table:
     test: str = "permutation"
     digits: int = 3
     notes: list[str] = field(default_factory=list)
+    #: Systems whose values are shown but never marked best (outputs missing, ``missing="unranked"``)
+    not_comparable: list[str] = field(default_factory=list)
+    #: The missing-value policy the values follow (:data:`urgentbench.report.leaderboard.MISSING_POLICIES`)
+    missing: str = "unranked"
 
 
 def resolve_outputs(names: list[str], metric_classes: list[Any]) -> list[tuple[str, Any]]:
@@ -81,6 +86,8 @@ def build_table(
     n_resamples: int = stats.N_RESAMPLES,
     seed: int = stats.SEED,
     digits: int = 3,
+    missing: str = "unranked",
+    metrics: list[Any] | None = None,
 ) -> Table:
     """Compute a table's cells from system summaries.
 
@@ -91,17 +98,36 @@ def build_table(
         show_ci: Add the 95 % bootstrap interval.
         reference: Mark values that differ significantly from this system's.
         test: Paired test (``permutation`` or ``wilcoxon``).
+        missing: The leaderboard's missing-value policy: ``"unranked"`` shows the values of
+            a system with missing or unusable outputs (or utterances not scored) with a note
+            and never marks them best; ``"worst"`` fills each such value with the worst
+            value of the other rows on that utterance, as the leaderboard does.
+        metrics: The :class:`~urgentbench.runner.MetricSpec` of the columns (needed by
+            ``"worst"``).
 
     Raises:
-        ValueError: When the reference is not one of the systems.
+        ValueError: When the reference is not one of the systems, or for an unknown policy.
     """
+    from urgentbench.report.leaderboard import MISSING_POLICIES, WORST, fill_worst
+
+    if missing not in MISSING_POLICIES:
+        raise ValueError(f"unknown missing-value policy {missing!r}; use one of {', '.join(MISSING_POLICIES)}")
     if reference is not None and reference not in summaries:
         raise ValueError(f"reference system {reference!r} is not in the table; systems: {', '.join(summaries)}")
+    if missing == WORST:
+        if metrics is None:
+            raise ValueError("missing='worst' needs the metric specs of the columns")
+        summaries = dict(zip(summaries, fill_worst(list(summaries.values()), metrics)))
     cells: dict[str, dict[str, TableCell]] = {}
     notes = []
+    not_comparable = []
     for name, summary in summaries.items():
-        if not summary.complete:
-            notes.append(f"{name} is not scored on every utterance; its means are not comparable")
+        if missing == WORST and any(summary.filled.values()):
+            filled = ", ".join(f"{m} {n}" for m, n in summary.filled.items() if n)
+            notes.append(f"{name}: missing values filled with the worst of the other systems ({filled})")
+        elif missing != WORST and not summary.complete:
+            notes.append(f"{name} is not comparable ({summary.shortfall()}); its values are never marked best")
+            not_comparable.append(name)
             logger.warning("%s", notes[-1])
         row: dict[str, TableCell] = {}
         for output, cls in outputs:
@@ -129,12 +155,18 @@ def build_table(
         test=test,
         digits=digits,
         notes=notes,
+        not_comparable=not_comparable,
+        missing=missing,
     )
 
 
 def _best(table: Table, output: str) -> str | None:
     """The printed form of the best value of a column."""
-    values = [table.cells[s][output].value for s in table.systems if table.cells[s][output].value is not None]
+    values = [
+        table.cells[s][output].value
+        for s in table.systems
+        if table.cells[s][output].value is not None and s not in table.not_comparable
+    ]
     if not values:
         return None
     best = max(values) if table.higher_is_better[output] else min(values)
@@ -149,7 +181,8 @@ def _half_width(ci: stats.Interval) -> float:
     return (ci.high - ci.low) / 2.0
 
 
-def _legend(table: Table) -> str:
+def _legend(table: Table, name: Any = str) -> str:
+    """The caption; ``name`` escapes the reference system's name for the output format."""
     parts = [
         f"{table.suite} v{table.suite_version}.",
         "Arrows: higher (↑) or lower (↓) is better; best value in bold.",
@@ -159,7 +192,8 @@ def _legend(table: Table) -> str:
     if table.reference is not None:
         test = "paired permutation test" if table.test == "permutation" else "Wilcoxon signed-rank test"
         parts.append(
-            f"† differs significantly from {table.reference} (two-sided {test} over utterances, p < {table.alpha:g})."
+            f"† differs significantly from {name(table.reference)} (two-sided {test} over utterances, "
+            f"p < {table.alpha:g})."
         )
     return " ".join(parts)
 
@@ -171,9 +205,14 @@ _LATEX_SPECIAL = {
 }
 
 
+def _one_line(text: str) -> str:
+    """Control characters (newlines, tabs, ...) as single spaces: a name never spans lines."""
+    return "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in str(text))
+
+
 def latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters in plain text."""
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+    """Escape LaTeX's special characters in plain text (control characters become spaces)."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in _one_line(text))
 
 
 def to_latex(table: Table) -> str:
@@ -208,17 +247,24 @@ def to_latex(table: Table) -> str:
         lines.append(" & ".join(cells) + " \\\\")
     legend = latex_escape(_legend(table)).replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
     legend = legend.replace("±", r"$\pm$").replace("†", r"$^{\dagger}$").replace(r"\textless{}", "$<$")
+    legend += "".join(f" Note: {latex_escape(n)}." for n in table.notes)
     lines += ["\\bottomrule", "\\end{tabular}", f"\\caption{{{legend}}}", "\\end{table}"]
     return "\n".join(lines) + "\n"
 
 
-_MD_SPECIAL = set("\\`*_[]|<>#")
+_MD_SPECIAL = set("\\`*_[]|#~")
+_MD_ENTITY = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 
 
 def markdown_escape(text: str) -> str:
-    """Escape Markdown's inline specials (and ``|``, which would split a table cell)."""
+    """Escape Markdown's inline specials, ``|`` (it would split a table cell) and HTML.
+
+    ``< > &`` become entities, so no raw HTML (``<script>``) reaches the page; backslash,
+    backtick, ``* _ [ ] | # ~`` are backslash-escaped; control characters (a newline would
+    end a table row) become spaces.
+    """
     return "".join(
-        "&lt;" if ch == "<" else "&gt;" if ch == ">" else f"\\{ch}" if ch in _MD_SPECIAL else ch for ch in str(text)
+        _MD_ENTITY.get(ch) or (f"\\{ch}" if ch in _MD_SPECIAL else ch) for ch in _one_line(text)
     )
 
 
@@ -243,7 +289,7 @@ def to_markdown(table: Table) -> str:
                 text += " †"
             cells.append(text)
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", _legend(table)]
+    lines += ["", _legend(table, markdown_escape)]
     lines += [f"Note: {markdown_escape(n)}." for n in table.notes]
     return "\n".join(lines) + "\n"
 
