@@ -40,7 +40,6 @@ class SystemCard:
     description: str
     sample_rate: int
     entry: str
-    args: dict[str, Any] = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)
     paper: str = ""
     code: str = ""
@@ -52,6 +51,8 @@ class SystemCard:
     algorithmic_latency_ms: float | None = None
     #: Number of trained parameters, or a short text ("n/a" for DSP); None when not stated.
     parameters: int | str | None = None
+    #: Keyword arguments the card gives its class (the class's ``card_arguments``).
+    args: dict[str, Any] = field(default_factory=dict)
     #: The card file it was read from (None for a card built in code); not part of :meth:`to_dict`.
     path: str | None = None
 
