@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import hashlib
 import importlib
 import itertools
 import logging
@@ -37,7 +38,23 @@ from typing import Any
 
 import numpy as np
 
-from urgentbench.audio import PCM16_SCALE, AudioError, check_waveform, fit_length, read_audio, resample, to_pcm16_grid, write_flac
+from urgentbench.audio import (
+    PCM16_SCALE,
+    AudioError,
+    MissingChecksumError,
+    check_waveform,
+    decode_audio,
+    file_sha256,
+    fit_length,
+    lossy_problem,
+    probe_audio,
+    read_checked_bytes,
+    read_checked_flac,
+    read_file_bytes,
+    resample,
+    to_pcm16_grid,
+    write_flac,
+)
 from urgentbench.manifest import Utterance
 from urgentbench.metrics import METRICS, Metric, MetricError
 from urgentbench.requirements import MissingRequirementError
@@ -101,6 +118,9 @@ class ProducerSpec:
     directory: str | None = None
     display_name: str = ""
     metadata: tuple[tuple[str, Any], ...] = ()
+    #: Directory producers: ``(utterance id, sha256 or None)`` of each file when it was
+    #: checked; a worker refuses a file whose bytes differ by then.
+    digests: tuple[tuple[str, str | None], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def is_directory(self) -> bool:
@@ -212,34 +232,49 @@ def directory_producer(directory: str | Path, name: str, ids: list[str], metadat
     """A producer reading ``<id>.flac`` (or ``.wav``) files of ``directory``.
 
     The config hash covers the bytes of every file for ``ids``, so re-scoring changed
-    outputs never reuses stale results.
+    outputs never reuses stale results; the workers refuse a file whose bytes changed
+    after this hash was taken. Only regular files are hashed: a special file (FIFO,
+    device, directory, a link to one or out of ``directory``) is never opened, and
+    counts as that utterance's unusable output (the worker stores the reason).
 
     Raises:
         RunError: When the directory does not exist.
     """
-    from urgentbench.manifest import file_sha256
-
     directory = Path(directory).resolve()
     if not directory.is_dir():
         raise RunError(f"{directory}: outputs directory not found")
     digests = []
+    recorded: list[tuple[str, str | None]] = []
     for utt_id in ids:
         path = find_output(directory, utt_id)
-        digests.append(f"{utt_id}:{file_sha256(path) if path else 'missing'}")
+        if path is None:
+            digest, sha = "missing", None
+        else:
+            try:
+                digest = sha = file_sha256(path, inside=directory)
+            except AudioError as exc:
+                digest, sha = f"unusable ({exc.problem})", None
+        digests.append(f"{utt_id}:{digest}")
+        recorded.append((utt_id, sha))
     return ProducerSpec(
         name=name,
         config_hash=config_hash({"outputs": digests}),
         directory=str(directory),
         display_name=name,
         metadata=tuple(sorted((metadata or {"outputs": str(directory)}).items())),
+        digests=tuple(recorded),
     )
 
 
 def find_output(directory: Path, utt_id: str) -> Path | None:
-    """The enhanced file for ``utt_id`` in ``directory``, if any."""
+    """The enhanced file for ``utt_id`` in ``directory``, if any entry of that name exists.
+
+    Checked with ``lstat`` only (nothing is opened or followed): the entry may still be a
+    directory, a FIFO or a link, which :func:`read_output` refuses with its reason.
+    """
     for ext in AUDIO_EXTENSIONS:
         p = directory / f"{utt_id}{ext}"
-        if p.exists():
+        if os.path.lexists(p):
             return p
     return None
 
@@ -317,19 +352,42 @@ def enhanced_path(results_dir: Path, suite_key: str, producer: ProducerSpec, utt
 
 
 def load_inputs(utt: Utterance, suite_folder: Path, results_dir: Path, suite_key: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """The noisy input and reference of ``utt``, rendered once and cached as 16-bit FLAC."""
+    """The noisy input and reference of ``utt``, rendered once and cached as 16-bit FLAC.
+
+    Each cached file's sha256 is recorded when it is written and verified when it is
+    read; a damaged, replaced or unrecorded cache entry is rendered again (with a warning).
+    """
     noisy_path, ref_path = input_paths(results_dir, suite_key, utt.id)
-    if noisy_path.exists() and (ref_path.exists() or not utt.has_reference):
-        noisy, _ = read_audio(noisy_path)
-        reference = read_audio(ref_path)[0] if utt.has_reference else None
-        return noisy, reference
+    if os.path.lexists(noisy_path):
+        try:
+            noisy = _cached_audio(noisy_path, utt.sample_rate)
+            reference = _cached_audio(ref_path, utt.sample_rate) if utt.has_reference else None
+            if reference is not None and len(reference) != len(noisy):
+                raise AudioError(ref_path, f"{len(reference)} samples, but the cached noisy input has {len(noisy)}")
+            return noisy, reference
+        except AudioError as exc:  # no record (an older cache) is expected once, not a damage
+            level = logging.INFO if isinstance(exc, MissingChecksumError) else logging.WARNING
+            logger.log(level, "cached input %s; rendering it again", exc)
     from urgentbench.simulation.render import render_utterance
 
     rendered = render_utterance(utt, suite_folder)
     if rendered.reference is not None:
-        write_flac(ref_path, rendered.reference, utt.sample_rate)
-    write_flac(noisy_path, rendered.noisy, utt.sample_rate)
+        write_flac(ref_path, rendered.reference, utt.sample_rate, record_checksum=True)
+    write_flac(noisy_path, rendered.noisy, utt.sample_rate, record_checksum=True)
     return rendered.noisy, rendered.reference
+
+
+def _cached_audio(path: Path, sample_rate: int) -> np.ndarray:
+    """A cached waveform verified against its recorded sha256 and rate.
+
+    Raises:
+        AudioError: (or :class:`~urgentbench.audio.ChecksumError`) When it is missing,
+            damaged, replaced or at another rate.
+    """
+    x, sr = read_checked_flac(path)
+    if sr != sample_rate:
+        raise AudioError(path, f"sample rate {sr} Hz, expected {sample_rate} Hz")
+    return x
 
 
 def run_system(system: System, noisy: np.ndarray, sample_rate: int, source: str) -> tuple[np.ndarray, int]:
@@ -360,22 +418,55 @@ def run_system(system: System, noisy: np.ndarray, sample_rate: int, source: str)
     return to_pcm16_grid(y)
 
 
-def read_output(path: Path | None, utt: Utterance, expected_len: int, source: str) -> np.ndarray:
+def max_output_bytes(expected_len: int) -> int:
+    """Largest accepted size of an output file of ``expected_len`` samples.
+
+    16 bytes a sample (stereo 64-bit float WAV, which is refused later for its channels
+    anyway) plus 16 MiB for headers and metadata (cover art, tags).
+    """
+    return 16 * expected_len + (16 << 20)
+
+
+def read_output(
+    path: Path | None,
+    utt: Utterance,
+    expected_len: int,
+    source: str,
+    *,
+    inside: Path | None = None,
+    sha256: str | None = None,
+) -> np.ndarray:
     """Read and validate an outside system's enhanced file (same rate and length as the input).
 
+    Only a regular file is opened (or a link to one inside ``inside``), and it is read
+    once: the same bytes are hashed (compared with ``sha256``, the digest taken when the
+    outputs were checked), probed and decoded. The header's encoding, rate, channels and
+    length are checked before any sample is decoded, so a forged header cannot make the
+    reader allocate billions of samples.
+
     Raises:
-        AudioError: For a missing file, wrong rate, wrong length or bad content.
+        AudioError: For a missing or special file, a file changed since it was checked,
+            lossy content, wrong rate, channels or length, or bad content.
     """
     if path is None:
         raise AudioError(source, "enhanced file not found (expected <id>.flac or <id>.wav)")
-    y, sr = read_audio(path)
-    if sr != utt.sample_rate:
-        raise AudioError(path, f"sample rate {sr} Hz, expected the input's {utt.sample_rate} Hz")
+    data = read_file_bytes(path, inside=inside, max_bytes=max_output_bytes(expected_len))
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise AudioError(path, "changed after the outputs were checked (sha256 differs); refused")
+    info = probe_audio(data, path)
+    lossy = lossy_problem(info, path)
+    if lossy:
+        raise AudioError(path, lossy)
+    if info.sample_rate != utt.sample_rate:
+        raise AudioError(path, f"sample rate {info.sample_rate} Hz, expected the input's {utt.sample_rate} Hz")
+    if info.channels != 1:
+        raise AudioError(path, f"expected mono audio, got {info.channels} channels")
+    too_long = f"expected exactly the input's {expected_len} (outputs are never trimmed or padded)"
+    if info.frames > expected_len:
+        raise AudioError(path, f"{info.frames} samples, {too_long}")
+    y, _ = decode_audio(data, path, max_frames=expected_len)
     if len(y) != expected_len:
-        raise AudioError(
-            path,
-            f"{len(y)} samples, expected exactly the input's {expected_len} (outputs are never trimmed or padded)",
-        )
+        raise AudioError(path, f"{len(y)} samples, {too_long}")
     return y
 
 
@@ -467,6 +558,7 @@ class WorkerState:
         root = Path(ctx.results_dir) / REFERENCE_STATE_FOLDER if ctx.reference_state_id else None
         self.reference_states = ReferenceStateCache(root, ctx.reference_state_id)
         self._metric_ids: dict[int, str] = {}
+        self._digests: dict[int, dict[str, str | None]] = {}
 
     def metric_id(self, index: int) -> str:
         """``name-vVERSION-OPTIONSHASH`` of metric ``index`` (its options hash includes checkpoint digests)."""
@@ -516,6 +608,38 @@ class WorkerState:
         if released:
             gc.collect()
 
+    def output_digest(self, index: int, utt_id: str) -> str | None:
+        """The sha256 directory producer ``index``'s file for ``utt_id`` had when it was checked."""
+        if index not in self._digests:
+            self._digests[index] = dict(self.ctx.producers[index].digests)
+        return self._digests[index].get(utt_id)
+
+    def cached_output(
+        self, path: Path, producer: ProducerSpec, utt: Utterance, noisy: np.ndarray, decode: bool = True
+    ) -> np.ndarray | None:
+        """A system's cached enhanced output, verified against its recorded sha256, or None to enhance again.
+
+        A missing file is None silently; a damaged, replaced or unrecorded one is None with
+        a warning (the system's output is then produced again and re-recorded).
+        ``decode=False`` only verifies the bytes and returns ``noisy`` as a placeholder.
+        """
+        if not os.path.lexists(path):
+            return None
+        try:
+            if not decode:
+                read_checked_bytes(path)
+                return noisy
+            enhanced = _cached_audio(path, utt.sample_rate)
+            if len(enhanced) != len(noisy):
+                raise AudioError(path, f"{len(enhanced)} samples, expected the input's {len(noisy)}")
+            return enhanced
+        except MissingChecksumError as exc:  # an older cache: expected once, not a damage
+            logger.info("cached output %s; enhancing %s again with %s", exc, utt.id, producer.name)
+            return None
+        except AudioError as exc:
+            logger.warning("cached output %s; enhancing %s again with %s", exc, utt.id, producer.name)
+            return None
+
     def process(self, job: Job) -> JobResult:
         """Produce (or read) the enhanced audio of one utterance and compute the job's metrics."""
         with self.lock:
@@ -544,17 +668,20 @@ class WorkerState:
             return _no_output(job, producer, utt.id, f"no input audio: {_one_line(exc)}", METRIC, start)
         try:
             if producer.is_directory:
-                path = find_output(Path(producer.directory), utt.id)  # type: ignore[arg-type]
-                enhanced = read_output(path, utt, len(noisy), f"{producer.directory}/{utt.id}")
+                folder = Path(producer.directory)  # type: ignore[arg-type]
+                path = find_output(folder, utt.id)
+                enhanced = read_output(
+                    path, utt, len(noisy), f"{producer.directory}/{utt.id}", inside=folder,
+                    sha256=self.output_digest(job.producer, utt.id),
+                )
             else:
                 out_path = enhanced_path(results_dir, ctx.suite_key, producer, utt.id)
-                if out_path.exists():
-                    enhanced = read_audio(out_path)[0] if job.metrics else noisy
-                else:
+                enhanced = self.cached_output(out_path, producer, utt, noisy, decode=bool(job.metrics))
+                if enhanced is None:
                     enhanced, clipped = run_system(self.system(job.producer), noisy, utt.sample_rate, str(out_path))
                     if clipped:
                         messages.append(f"{utt.id}: {clipped} samples of the {producer.name} output clipped to 16 bit")
-                    write_flac(out_path, enhanced, utt.sample_rate)
+                    write_flac(out_path, enhanced, utt.sample_rate, record_checksum=True)
         except Exception as exc:  # one bad utterance never kills a run
             logger.debug("job failed: %s", traceback.format_exc())
             return _no_output(job, producer, utt.id, f"no enhanced audio: {_one_line(exc)}", PARTICIPANT, start)

@@ -26,6 +26,7 @@ and removes the extracted files.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
@@ -394,6 +395,20 @@ def readme_metadata(data: dict) -> dict[str, str]:
     return out
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line on why README.yaml could not be parsed; a YAML tag (``!!python/object``...) is named."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or ""
+    tag = re.search(r"tag '([^']*)'", problem)
+    if isinstance(exc, yaml.constructor.ConstructorError) and tag:
+        name = tag.group(1).replace("tag:yaml.org,2002:", "!!")
+        where = f" ({where})" if where else ""
+        return f"YAML tag {_cap(name, 80)!r} is not allowed{where}; README.yaml must be plain key: value text"
+    detail = _one_line(f"{problem}, {where}" if problem and where else problem or where or str(exc))
+    return f"not valid YAML ({detail[:200]})"
+
+
 def read_readme(root: Path) -> tuple[Path | None, dict[str, str], str | None]:
     """Find and parse the README.yaml of a submission folder.
 
@@ -401,18 +416,22 @@ def read_readme(root: Path) -> tuple[Path | None, dict[str, str], str | None]:
         ``(path or None, metadata, problem or None)``; the problem is a one-line reason
         without the file name.
     """
-    path = next((root / n for n in README_NAMES if (root / n).is_file()), None)
+    from urgentbench.audio import AudioError, read_file_bytes
+
+    path = next((root / n for n in README_NAMES if os.path.lexists(root / n)), None)
     if path is None:
         return None, {}, "not found (it gives the team name, data used and pre-trained models used)"
-    size = path.stat().st_size
-    if size > README_MAX_BYTES:
-        return path, {}, f"{size} bytes, more than the {README_MAX_BYTES} allowed"
+    try:  # a regular file (or a link to one inside the submission), checked before it is opened
+        raw = read_file_bytes(path, inside=root, max_bytes=README_MAX_BYTES)
+    except AudioError as exc:
+        problem = exc.problem.replace("allowed for this file", "allowed")
+        return path, {}, "empty (0 bytes)" if problem == "file is empty (0 bytes)" else problem
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(raw.decode("utf-8"))
     except UnicodeDecodeError:
         return path, {}, "not UTF-8 text"
     except yaml.YAMLError as exc:
-        return path, {}, f"not valid YAML ({_one_line(str(exc))[:200]})"
+        return path, {}, _yaml_problem(exc)
     if not isinstance(data, dict):
         return path, {}, f"expected a YAML mapping (key: value lines), got {type(data).__name__}"
     metadata = readme_metadata(data)
@@ -441,6 +460,8 @@ class Submission:
         layout_problems: Problems with the layout (e.g. no ``enhanced/`` folder in an archive).
         warnings: Notes that never block scoring.
         sha256: sha256 of the archive file (None for a folder).
+        lossy_files: Outputs found by :func:`validate_submission` to hold lossy content
+            (MP3, Ogg...), as shown in messages; recorded in the leaderboard metadata.
     """
 
     source: Path
@@ -453,6 +474,7 @@ class Submission:
     layout_problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     sha256: str | None = None
+    lossy_files: list[str] = field(default_factory=list)
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the archive's top (or the folder given), as in the archive listing."""
@@ -474,13 +496,22 @@ class Submission:
         return self.metadata.get("team") or None
 
     def leaderboard_metadata(self) -> dict[str, str]:
-        """README fields plus where the outputs came from (archive name and sha256, or folder)."""
+        """README fields plus where the outputs came from (archive name and sha256, or folder).
+
+        ``lossy_outputs`` (only when there are any) says how many outputs held lossy
+        content and were therefore scored as the participant's failures.
+        """
         out = dict(self.metadata)
         if self.is_archive:
             out["submission"] = self.source.name
             out["submission_sha256"] = self.sha256 or ""
         else:
             out["outputs"] = str(self.source)
+        if self.lossy_files:
+            lossy = sorted(set(self.lossy_files))
+            names = ", ".join(self.relative(Path(p)) for p in lossy)
+            text = f"{len(lossy)} output(s) with lossy content, scored as failures: {names}"
+            out["lossy_outputs"] = _cap(text, METADATA_VALUE_MAX)
         return out
 
     def cleanup(self) -> None:
@@ -503,7 +534,7 @@ def _locate_root(base: Path) -> Path:
     """``base``, or its single non-debris subfolder when that wraps the whole submission."""
     entries = _visible(base)
     has_layout = any(p.name in README_NAMES or p.name == ENHANCED_DIR for p in entries)
-    if not has_layout and len(entries) == 1 and entries[0].is_dir():
+    if not has_layout and len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
         return entries[0]
     return base
 
@@ -546,6 +577,12 @@ def open_submission(
         UnsafeArchiveError: When an archive is refused.
     """
     source = Path(path).expanduser()
+    if not source.is_dir() and os.path.lexists(source):  # a FIFO or device is never opened
+        from urgentbench.audio import file_problem
+
+        problem = file_problem(source)
+        if problem:
+            raise SubmissionError(f"{source}: {problem.replace('not a regular file', 'not a folder or a zip archive')}")
     if source.is_dir():
         root = _locate_root(source.resolve())
         sub = Submission(source=source.resolve(), is_archive=False, root=root, enhanced_dir=root)
@@ -596,15 +633,17 @@ def expected_length(utt: Utterance, suite: Suite, results_dir: str | os.PathLike
     """
     import soundfile as sf
 
-    from urgentbench.audio import AudioError, resample
+    from urgentbench.audio import AudioError, probe_audio, read_checked_bytes, resample
 
     if results_dir is not None:
         cached = input_paths(Path(results_dir), suite.key, utt.id)[0]
-        if cached.is_file():
-            try:
-                return int(sf.info(str(cached)).frames)
-            except Exception:  # a broken cache entry: fall back to the source
-                logger.debug("unreadable cached input %s", cached)
+        if os.path.lexists(cached):
+            try:  # only a cache entry whose sha256 matches the one recorded is trusted
+                info = probe_audio(read_checked_bytes(cached), cached)
+                if info.sample_rate == utt.sample_rate:
+                    return info.frames
+            except AudioError as exc:  # damaged, replaced or unrecorded: fall back to the source
+                logger.debug("cached input not used: %s", exc)
     source = suite.resolve(utt.noisy if utt.noisy is not None else utt.clean)  # type: ignore[arg-type]
     try:
         info = sf.info(str(source))
@@ -616,50 +655,70 @@ def expected_length(utt: Utterance, suite: Suite, results_dir: str | os.PathLike
     return len(resample(np.zeros(frames, dtype=np.float32), int(info.samplerate), utt.sample_rate))
 
 
-def _sf_reason(exc: BaseException, path: Path) -> str:
-    """A libsndfile error without the (temporary) path it quotes."""
-    text = _one_line(str(exc)).replace(f"Error opening {str(path)!r}: ", "").replace(str(path), "file")
-    return text[:200] or type(exc).__name__
+def _decoded_frames(data: bytes) -> tuple[int, int]:
+    """``(frames decoded, NaN/Inf samples)`` of in-memory audio, block by block.
 
-
-def check_output_file(path: Path, utt: Utterance, expected_len: int | None, name: str) -> list[str]:
-    """Every problem of one enhanced file (rate, channels, length, readability, NaN/Inf), one line each."""
+    Reading stops at the first short block, so a header declaring more samples than the
+    data holds costs nothing (soundfile's ``blocks()`` would go on for every declared block).
+    """
     import soundfile as sf
 
+    frames = bad = 0
+    with sf.SoundFile(io.BytesIO(data)) as f:
+        while True:
+            block = f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
+            frames += len(block)
+            bad += int(np.count_nonzero(~np.isfinite(block)))
+            if len(block) < _BLOCK_FRAMES:
+                return frames, bad
+
+
+def check_output_file(
+    path: Path, utt: Utterance, expected_len: int | None, name: str, *, inside: Path | None = None
+) -> list[str]:
+    """Every problem of one enhanced file, one line each.
+
+    Checks, in order: that it is a regular file (or a link to one inside ``inside``),
+    decided before anything is opened; its size (:func:`urgentbench.runner.max_output_bytes`);
+    that it is audio, and lossless (MP3 or Ogg content under a ``.flac`` name is a
+    problem); rate, channels and exact length; that every declared sample decodes; NaN/Inf.
+    The file is read once.
+    """
+    from urgentbench.audio import AudioError, libsndfile_reason, lossy_problem, probe_audio, read_file_bytes
+    from urgentbench.runner import max_output_bytes
+
+    max_bytes = DEFAULT_MAX_TOTAL_BYTES if expected_len is None else max_output_bytes(expected_len)
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        return [f"{name}: cannot be read ({exc.strerror or exc})"]
-    if size == 0:
-        return [f"{name}: empty file (0 bytes)"]
-    try:
-        info = sf.info(str(path))
-    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
-        return [f"{name}: not a readable audio file ({_sf_reason(exc, path)})"]
+        data = read_file_bytes(path, inside=inside, max_bytes=max_bytes)
+        info = probe_audio(data, path)
+    except AudioError as exc:
+        return [f"{name}: {exc.problem}"]
     problems = []
-    if info.samplerate != utt.sample_rate:
+    lossy = lossy_problem(info, path)
+    if lossy:
+        problems.append(f"{name}: {lossy}")
+    if info.sample_rate != utt.sample_rate:
         problems.append(
-            f"{name}: sample rate {info.samplerate} Hz, expected the input's {utt.sample_rate} Hz"
+            f"{name}: sample rate {info.sample_rate} Hz, expected the input's {utt.sample_rate} Hz"
         )
     if info.channels != 1:
         problems.append(f"{name}: {info.channels} channels, expected mono")
-    if expected_len is not None and info.samplerate == utt.sample_rate and info.frames != expected_len:
+    if expected_len is not None and info.sample_rate == utt.sample_rate and info.frames != expected_len:
         problems.append(
             f"{name}: {info.frames} samples, expected exactly the input's {expected_len} "
             f"(outputs are never trimmed or padded)"
         )
-    bad = 0
-    frames = 0
     try:
-        with sf.SoundFile(str(path)) as f:
-            for block in f.blocks(blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True):
-                frames += len(block)
-                bad += int(np.count_nonzero(~np.isfinite(block)))
-    except Exception as exc:
-        problems.append(f"{name}: not a readable audio file ({_sf_reason(exc, path)})")
+        frames, bad = _decoded_frames(data)
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
+        problems.append(f"{name}: not a readable audio file ({libsndfile_reason(exc)})")
         return problems
     if frames == 0:
         problems.append(f"{name}: no audio (0 samples)")
+    elif frames < info.frames:
+        problems.append(
+            f"{name}: header declares {info.frames} samples but only {frames} decode (truncated or damaged file)"
+        )
     if bad:
         problems.append(f"{name}: {bad} NaN or Inf samples")
     return problems
@@ -669,9 +728,11 @@ def _scan_audio(sub: Submission) -> tuple[dict[str, list[Path]], list[Path]]:
     """Audio files anywhere under the submission root by utterance id, and other files."""
     by_id: dict[str, list[Path]] = {}
     others: list[Path] = []
-    for folder, dirs, names in os.walk(sub.root):
-        dirs[:] = sorted(d for d in dirs if not _ignored(d))
-        for name in sorted(names):
+    for folder, dirs, names in os.walk(sub.root):  # links to folders are listed, never entered
+        # a folder (or a link to one) named like an output is an output that is not a file
+        outputs = [d for d in dirs if Path(d).suffix.lower() in AUDIO_EXTENSIONS and not _ignored(d)]
+        dirs[:] = sorted(d for d in dirs if not _ignored(d) and d not in outputs)
+        for name in sorted(names + outputs):
             if _ignored(name):
                 continue
             path = Path(folder) / name
@@ -741,7 +802,11 @@ def validate_submission(
             out.append(f"{utt.id}: cannot determine the input length ({_one_line(str(exc))[:200]})")
             n = None
         for path in paths:
-            out.extend(check_output_file(path, utt, n, submission.display(path)))
+            name = submission.display(path)
+            lines = check_output_file(path, utt, n, name, inside=submission.enhanced_dir)
+            if any(line.startswith(f"{name}: lossy ") for line in lines):
+                submission.lossy_files.append(str(path))
+            out.extend(lines)
         return out
 
     if jobs > 1 and len(expected) > 1:
@@ -848,6 +913,10 @@ def score_submission(
     with submission:
         display = name or submission.team
         if not display:
+            if submission.readme_problem:  # say what is wrong with README.yaml, not just that no name came of it
+                raise SubmissionError(
+                    f"{submission.readme_problem} (so no team name could be read from it; pass --name)"
+                )
             raise SubmissionError(f"{submission.source}: no name given and README.yaml has no team name")
         problems = validate_submission(submission, suite, limit=limit, results_dir=results_dir, jobs=jobs)
         for line in submission.warnings:
