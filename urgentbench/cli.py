@@ -21,7 +21,13 @@ from typing import Any
 
 import yaml
 
+from urgentbench.validation import cli_fraction, cli_int
+
 logger = logging.getLogger("urgentbench")
+
+#: argparse types of the integer options (every one is checked: ``--jobs 0`` is refused).
+POSITIVE = cli_int(1)
+NON_NEGATIVE = cli_int(0)
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -618,9 +624,9 @@ def build_parser() -> argparse.ArgumentParser:
     def scoring_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--suite", required=True, help="suite name (see `urgentbench ls suites`)")
         p.add_argument("--metrics", help="comma-separated metrics (default: the suite's)")
-        p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+        p.add_argument("--jobs", type=POSITIVE, default=os.cpu_count() or 1,
                        help="worker processes (default: one per CPU core)")
-        p.add_argument("--limit", type=int, help="only the first K utterances")
+        p.add_argument("--limit", type=POSITIVE, help="only the first K utterances")
         p.add_argument("--results-dir", default="results", help="results folder (default ./results)")
         p.add_argument("--retry-errors", action="store_true", help="recompute rows stored as failures")
         p.add_argument("--skip-unavailable", action="store_true", help="skip metrics whose packages are missing")
@@ -641,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system", required=True, help="comma-separated system names")
     p.add_argument("--system-args", help="k=v,... options of the system")
     scoring_options(p)
-    p.add_argument("--batch-size", type=int, default=1,
+    p.add_argument("--batch-size", type=POSITIVE, default=1,
                    help="utterances a worker scores at once; DNSMOS, spk_sim and WER then run their models on "
                    "batches (same values within 1e-6, identical transcripts); default 1")
     p.set_defaults(func=cmd_run)
@@ -691,7 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="md,csv,json",
                    help="comma-separated: md, csv, json, html (default md,csv,json); html is one static page "
                         "with charts, breakdowns (--by, default: the suite's conditions) and audio/")
-    p.add_argument("--audio-utterances", type=int, default=3, metavar="N",
+    p.add_argument("--audio-utterances", type=NON_NEGATIVE, default=3, metavar="N",
                    help="utterances in the HTML page's audio section (default 3; 0: none)")
     p.set_defaults(func=cmd_leaderboard)
 
@@ -707,8 +713,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", metavar="SYSTEM", help="mark values that differ significantly from this system")
     p.add_argument("--test", choices=["permutation", "wilcoxon"], default="permutation",
                    help="paired test for --reference (default: permutation; wilcoxon for mean outputs only)")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    p.add_argument("--digits", type=int, default=3)
+    p.add_argument("--alpha", type=cli_fraction, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--digits", type=NON_NEGATIVE, default=3)
     p.add_argument("--missing", choices=["unranked", "worst"], default="unranked",
                    help="a system's missing or unusable outputs: unranked (default: values shown with a note, "
                         "never marked best) or worst (filled with the worst value of the other rows, as "
@@ -752,7 +758,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", required=True)
     p.add_argument("--output", required=True, help="folder for noisy/<id>.flac (and reference/)")
     p.add_argument("--with-reference", action="store_true", help="also write the references")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=POSITIVE)
     p.add_argument("--results-dir", default="results", help="cache of rendered inputs")
     p.set_defaults(func=cmd_simulate)
 
@@ -769,7 +775,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("corpus")
     q.add_argument("--condition", default="all", help="sub-suite condition (default: all)")
     q.add_argument("--metrics", help="comma-separated metrics (default: each sub-suite's)")
-    q.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    q.add_argument("--jobs", type=POSITIVE, default=os.cpu_count() or 1)
     q.add_argument("--results-dir", default="results")
     q.add_argument("--skip-unavailable", action="store_true")
     q.set_defaults(func=cmd_data_score_published)

@@ -985,12 +985,14 @@ def run(
 
     from urgentbench.provenance import collect_provenance
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise RunError(f"batch size must be a positive integer, got {batch_size!r}")
-    if threads_per_worker is not None and (
-        isinstance(threads_per_worker, bool) or not isinstance(threads_per_worker, int) or threads_per_worker < 1
-    ):
-        raise RunError(f"threads per worker must be a positive integer, got {threads_per_worker!r}")
+    from urgentbench.validation import require_int
+
+    require_int(batch_size, "batch size", error=RunError)
+    if threads_per_worker is not None:
+        require_int(threads_per_worker, "threads per worker", error=RunError)
+    require_int(jobs, "jobs", error=RunError)
+    if limit is not None:
+        require_int(limit, "limit", error=RunError)
     if scheduler:  # a malformed value fails before anything is written
         from urgentbench.distributed import parse_scheduler
 

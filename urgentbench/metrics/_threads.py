@@ -26,17 +26,11 @@ def resolve_threads(option: int | None) -> int:
     Raises:
         ValueError: When the option or the environment variable is not a positive integer.
     """
+    from urgentbench.validation import parse_int, require_int
+
     if option is not None:
-        if isinstance(option, bool) or not isinstance(option, int) or option < 1:
-            raise ValueError(f"threads must be a positive integer, got {option!r}")
-        return option
+        return require_int(option, "threads")
     raw = os.environ.get(THREADS_ENV, "").strip()
     if not raw:
         return 0
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"${THREADS_ENV} must be a positive integer, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"${THREADS_ENV} must be a positive integer, got {raw!r}")
-    return value
+    return parse_int(raw, f"${THREADS_ENV}")

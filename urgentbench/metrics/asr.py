@@ -50,6 +50,7 @@ import numpy as np
 from urgentbench.metrics._threads import resolve_threads
 from urgentbench.metrics.base import BatchItem, Metric, MetricError, Output, length_buckets
 from urgentbench.requirements import Availability, PackageRequirement, check_requirements, pip
+from urgentbench.validation import require_int
 
 logger = logging.getLogger(__name__)
 
@@ -298,8 +299,7 @@ class WhisperErrorRate(Metric):
             ValueError: For invalid options or a model file of the wrong kind.
         """
         beam = self.options["beam_size"]
-        if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
-            raise ValueError(f"beam_size must be a positive integer, got {beam!r}")
+        require_int(beam, "beam_size")
         model_path = self._resolve_model()
         self._threads = resolve_threads(self.options["cpu_threads"])
         from whisper.normalizers import EnglishTextNormalizer

@@ -48,8 +48,9 @@ def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     Raises:
         ValueError: When ``batch_size`` is not a positive integer.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    from urgentbench.validation import require_int
+
+    batch_size = require_int(batch_size, "batch_size")
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
     return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
 

@@ -132,8 +132,9 @@ class SpeechBERTScore(Metric):
                 f"speechbertscore: unknown model {self.options['model']!r}; choose one of {sorted(MODELS)}"
             )
         layer = self.options["layer"]
-        if isinstance(layer, bool) or not isinstance(layer, int) or layer < 0:
-            raise ValueError(f"speechbertscore: layer must be a non-negative integer, got {layer!r}")
+        from urgentbench.validation import require_int
+
+        require_int(layer, "speechbertscore: layer", minimum=0)
         self._model: Any = None
         self._config: Any = None
         self._source: dict[str, Any] = {}

@@ -300,8 +300,9 @@ class NoRepeatNGram:
     """
 
     def __init__(self, n: int, sample_begin: int):
-        if n < 1:
-            raise ValueError(f"n-gram size must be at least 1, got {n}")
+        from urgentbench.validation import require_int
+
+        require_int(n, "n-gram size")
         self.n = n
         self.sample_begin = sample_begin
 

@@ -75,8 +75,9 @@ def _valid(value: Any) -> bool:
 
 
 def _check(n_resamples: int, confidence: float = CONFIDENCE) -> None:
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    from urgentbench.validation import require_int
+
+    require_int(n_resamples, "n_resamples")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
 

@@ -397,10 +397,9 @@ class Noise(Degradation):
             raise DegradationParamError(
                 f"{self.name}: parameter 'type' must be one of {', '.join(NOISE_TYPES)}, got {self.type!r}"
             )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise DegradationParamError(
-                f"{self.name}: parameter 'seed' must be an integer >= 0, got {self.seed!r}"
-            )
+        from urgentbench.validation import require_int
+
+        require_int(self.seed, f"{self.name}: parameter 'seed'", minimum=0, error=DegradationParamError)
         self._set("seed", int(self.seed))
 
     def apply(self, state: RenderState) -> RenderState:

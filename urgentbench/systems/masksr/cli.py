@@ -20,6 +20,7 @@ then: urgentbench assets add masksr2-L --from runs/masksr2-L/model.safetensors
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``urgentbench train``."""
     from urgentbench.systems.masksr.configs import SIZES, VARIANTS
+    from urgentbench.validation import cli_int
 
     p.add_argument("variant", choices=VARIANTS, help="masksr (no distillation head) or masksr2")
     p.add_argument("--size", choices=SIZES, default="L", help="model size (default L; tiny for CPU smoke runs)")
@@ -29,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clean", required=True, metavar="DIR", help="clean speech folder (searched recursively)")
     p.add_argument("--noise", metavar="DIR", help="noise folder (default: the simulation's generated noise types)")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<variant>-<size>)")
-    p.add_argument("--steps", type=int, help="total optimizer steps (default: train.max_steps)")
+    p.add_argument("--steps", type=cli_int(1), help="total optimizer steps (default: train.max_steps)")
     p.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run in --out")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
@@ -41,9 +42,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from urgentbench.systems.masksr.train import train
 
     cfg = load_config(args.variant, args.size, args.config, parse_kv(args.overrides))
-    if args.steps is not None:
-        if args.steps < 1:
-            raise ValueError(f"--steps must be positive, got {args.steps}")
+    if args.steps is not None:  # a positive integer (checked by argparse)
         cfg.train.max_steps = args.steps
     out = Path(args.out or f"runs/{args.variant}-{args.size}")
     result = train(cfg, args.clean, args.noise, out, resume=not args.no_resume, device=args.device)

@@ -79,9 +79,11 @@ class MaskSRSystem(System):
         #: The asset holding a trained checkpoint of this variant and size.
         self.checkpoint_asset = f"{self.variant}-{self.size}"
         o = self.options
+        from urgentbench.validation import require_int
+
         for key in ("steps",):
-            if o[key] is not None and (isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < 1):
-                raise ValueError(f"{key} must be a positive integer, got {o[key]!r}")
+            if o[key] is not None:
+                require_int(o[key], key)
         for key in ("temperature", "guidance_scale", "chunk_seconds", "overlap_seconds"):
             v = o[key]
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
