@@ -414,6 +414,72 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def _store_path(args: argparse.Namespace) -> Path:
+    db = Path(args.results_dir) / "results.sqlite"
+    if not db.is_file():
+        from urgentbench.store import StoreError
+
+        raise StoreError(f"{db}: no results store here (is --results-dir right?)")
+    return db
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def cmd_store_check(args: argparse.Namespace) -> int:
+    """Integrity-check the results store and count its rows; exit 1 when it is damaged."""
+    from urgentbench.store import recover_command
+    from urgentbench.store_maintenance import check_store
+
+    db = _store_path(args)
+    report = check_store(db)
+    counts = report.counts
+    if report.ok:
+        assert counts is not None  # an intact file is readable
+        rows = sum(c[5] for c in counts.scores)
+        failed = sum(c[6] for c in counts.scores)
+        print(f"{db}: ok (PRAGMA integrity_check); {_plural(rows, 'score row')} ({failed:,} failed), "
+              f"{_plural(counts.runs, 'run')}, {_plural(counts.systems, 'system')}")
+        if counts.scores:
+            header = ("suite", "version", "system", "config", "metric", "rows", "failed")
+            table = [header] + [tuple(str(v) for v in c[:5]) + (f"{c[5]:,}", f"{c[6]:,}") for c in counts.scores]
+            widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+            for r in table:
+                print("  ".join(v.rjust(w) if i >= 5 else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths))).rstrip())
+        return 0
+    shown = report.problems[:10]
+    more = f" (and {len(report.problems) - len(shown)} more)" if len(report.problems) > len(shown) else ""
+    print(f"{db}: DAMAGED: {'; '.join(shown)}{more}")
+    if report.readable is not None:
+        readable = ", ".join(f"{name} {n:,}" for name, n in report.readable.items())
+        print(f"readable rows (what `store recover` would copy): {readable}")
+    print(f"fix: {recover_command(db)}  (copies every readable row into a new store; the damaged file is kept)")
+    return 1
+
+
+def cmd_store_recover(args: argparse.Namespace) -> int:
+    """Copy every readable row of a damaged store into a new one; keep the damaged file beside it."""
+    from urgentbench.store_maintenance import recover_store
+
+    db = _store_path(args)
+    report = recover_store(db, force=args.force)
+    if report.healthy:
+        print(f"{db}: not damaged (PRAGMA integrity_check: ok); nothing done (--force rebuilds it anyway)")
+        return 0
+    recovered = ", ".join(f"{name} {_plural(n, 'row')}" for name, n in report.recovered.items())
+    unreadable = sum(report.unreadable.values())
+    details = [f"{_plural(unreadable, 'row')} unreadable"]
+    if unreadable:
+        details[0] += " (" + ", ".join(f"{name} {n:,}" for name, n in report.unreadable.items() if n) + ")"
+    if report.orphaned:
+        details.append(f"{report.orphaned:,} of the rows read from pages cut off from their table")
+    details.append(f"{report.damaged_pages:,} of {report.pages:,} pages unreadable")
+    print(f"{db}: recovered {recovered}; {'; '.join(details)}")
+    print(f"the damaged file is kept as {report.kept} (never deleted)")
+    return 0
+
+
 def cmd_protocols_ls(args: argparse.Namespace) -> int:
     """List the pinned evaluation protocols."""
     from urgentbench.protocols import PROTOCOLS
@@ -740,10 +806,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system-args", help="k=v,... options of the system (with --run)")
     p.add_argument("--config-hash", help="which stored configuration of the system, when there are several")
     p.add_argument("--metrics", help="metrics to compute with --run/--outputs (default: the suite's)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--jobs", type=POSITIVE, default=os.cpu_count() or 1)
     p.add_argument("--results-dir", default="results")
     p.add_argument("--skip-unavailable", action="store_true", help="skip metrics whose packages are missing")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("store", help="check the results store or recover a damaged one")
+    store_sub = p.add_subparsers(dest="store_command", required=True)
+    q = store_sub.add_parser("check", help="integrity check and row counts per suite, system and metric; "
+                             "exit 1 when the store is damaged",
+                             epilog="example: urgentbench store check --results-dir results")
+    q.add_argument("--results-dir", default="results", help="results folder (default ./results)")
+    q.set_defaults(func=cmd_store_check)
+    q = store_sub.add_parser("recover", help="copy every readable row of a damaged store into a new one; "
+                             "the damaged file is kept beside it (results.sqlite.damaged-<time>)",
+                             epilog="example: urgentbench store recover --results-dir results")
+    q.add_argument("--results-dir", default="results", help="results folder (default ./results)")
+    q.add_argument("--force", action="store_true", help="rebuild the store even when it is not damaged")
+    q.set_defaults(func=cmd_store_recover)
 
     p = sub.add_parser("protocols", help="list the pinned URGENT evaluation protocols or show one")
     protocols_sub = p.add_subparsers(dest="protocols_command", required=True)
@@ -821,11 +901,13 @@ def main(argv: list[str] | None = None) -> int:
     from urgentbench.requirements import MissingRequirementError
     from urgentbench.runner import RunError
     from urgentbench.suites import SuiteError
+    from urgentbench.assets import AssetError
+    from urgentbench.store import StoreError
     from urgentbench.systems.base import CardError
 
     user_errors = (
         UnknownNameError, CorpusNotPreparedError, CorpusError, MissingRequirementError, RunError,
-        SuiteError, ManifestError, CardError, AudioError, FileNotFoundError, ValueError,
+        SuiteError, ManifestError, CardError, AudioError, FileNotFoundError, ValueError, StoreError, AssetError,
     )
     try:
         return int(args.func(args) or 0)
