@@ -72,6 +72,11 @@ _CHUNK = 1 << 20
 #: File in an asset folder recording the digests of its unpinned files at install time.
 PINS_FILE = ".urgentbench-pins.json"
 
+#: File in the cache folder (beside ``assets/``) remembering the sha256 of asset files already
+#: hashed, keyed by path and checked against the file's size, mtime and ctime (nanoseconds),
+#: so that availability checks (``urgentbench ls``) verify checksums without re-reading files.
+DIGEST_CACHE_FILE = "asset-sha256-cache.json"
+
 #: The three states of an asset (see :meth:`Asset.status`).
 PRESENT = "present"
 MISSING = "missing"
@@ -102,6 +107,60 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: fh.read(_CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _digest_cache_path() -> Path:
+    return cache_dir() / DIGEST_CACHE_FILE
+
+
+def _read_digest_cache() -> dict[str, Any]:
+    try:
+        data = json.loads(_digest_cache_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def hash_and_remember(path: Path) -> str:
+    """sha256 of ``path`` (read in full), remembered in the digest cache for :func:`cached_sha256`.
+
+    The digest is remembered only when the file's size, mtime and ctime did not change while
+    it was read. A cache that cannot be written (read-only cache folder) is skipped.
+    """
+    before = _stamp(path)
+    digest = sha256_file(path)
+    if _stamp(path) != before:
+        return digest
+    with _VERIFY_LOCK:
+        cache = {k: v for k, v in _read_digest_cache().items() if os.path.exists(k)}
+        cache[str(Path(path).resolve())] = {"stat": before, "sha256": digest}
+        target = _digest_cache_path()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{DIGEST_CACHE_FILE}.", suffix=".tmp", dir=target.parent)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(cache, fh, sort_keys=True)
+            os.replace(tmp, target)
+        except OSError as exc:
+            logger.debug("cannot write the digest cache %s: %s", target, exc)
+    return digest
+
+
+def cached_sha256(path: Path) -> str:
+    """sha256 of ``path``, from the digest cache when the file's size, mtime and ctime are unchanged.
+
+    Any change to the file (its bytes rewritten, even at the same size) changes its mtime or
+    ctime, so it is hashed again; ``urgentbench ls`` stays fast for files already verified.
+    """
+    hit = _read_digest_cache().get(str(Path(path).resolve()))
+    if isinstance(hit, dict) and hit.get("stat") == _stamp(path) and isinstance(hit.get("sha256"), str):
+        return hit["sha256"]
+    return hash_and_remember(path)
 
 
 @dataclass(frozen=True)
@@ -508,8 +567,12 @@ class Asset:
         return ", or ".join(self.fix_commands())
 
     # ----------------------------------------------------------------- checks
-    def _check_folder(self, folder: Path, deep: bool) -> str | None:
-        """Problem with the copy in ``folder`` (None when complete and, if ``deep``, hash-verified)."""
+    def _check_folder(self, folder: Path, deep: bool, cached: bool = False) -> str | None:
+        """Problem with the copy in ``folder`` (None when complete and, if ``deep``, hash-verified).
+
+        With ``cached``, a file whose size, mtime and ctime match the digest cache is not
+        read again (:func:`cached_sha256`); otherwise every file is hashed in full.
+        """
         pins = self.recorded_pins(folder) if self.unpinned else {}
         for f in self.files:
             path = folder / f.name
@@ -523,7 +586,7 @@ class Asset:
             if expected_size is not None and size != expected_size:
                 return f"{f.name} has {size:,} B, expected {expected_size:,} B"
             if deep:
-                digest = sha256_file(path)
+                digest = cached_sha256(path) if cached else hash_and_remember(path)
                 if recorded:
                     if digest != recorded.get("sha256"):
                         return (
@@ -541,32 +604,37 @@ class Asset:
         reasons = [s.problem(self.files) for s in self._local_sources()]
         return next((r for r in reasons if r), f"not in {self.directory()}")
 
-    def status(self, deep: bool = True) -> AssetStatus:
+    def status(self, deep: bool = True, cached: bool = False) -> AssetStatus:
         """The state of the cached copy: present, missing or corrupt.
 
         Args:
-            deep: Check every file's sha256 (reads all bytes); otherwise sizes only.
+            deep: Check every file's sha256; otherwise sizes only.
+            cached: Take a file's sha256 from the digest cache when its size, mtime and
+                ctime are unchanged since it was last hashed (listings); otherwise read all
+                bytes (``assets verify``).
         """
         folder = self.directory()
         if not folder.exists():
             return AssetStatus(self.name, MISSING, self._missing_reason(), folder, self._buildable())
-        problem = self._check_folder(folder, deep)
+        problem = self._check_folder(folder, deep, cached=cached)
         if problem is None:
             return AssetStatus(self.name, PRESENT, "", folder, self._buildable())
         return AssetStatus(self.name, CORRUPT, problem, folder, self._buildable())
 
-    def problem(self, deep: bool = False) -> str | None:
+    def problem(self, deep: bool = True) -> str | None:
         """Say what is wrong with the asset here, with the exact fix commands; None when usable.
 
-        An asset is usable when its cached copy is complete, or when a local source can
-        build it (it is then built on first use by :meth:`path`). A download source never
-        makes an asset usable by itself: the user fetches it explicitly.
+        An asset is usable when its cached copy is complete and matches its sha256, or when
+        a local source can build it (it is then built on first use by :meth:`path`). A
+        download source never makes an asset usable by itself: the user fetches it explicitly.
 
         Args:
-            deep: Also check the sha256 of every cached file (reads all bytes). The cheap
-                default checks presence and sizes; :meth:`path` always hashes before use.
+            deep: Also check the sha256 of every cached file (the default), through the
+                digest cache (:func:`cached_sha256`: a file is re-read only when its size,
+                mtime or ctime changed); False checks presence and sizes only. :meth:`path`
+                always hashes in full before use.
         """
-        status = self.status(deep)
+        status = self.status(deep, cached=True)
         if status.state == PRESENT or (status.state == MISSING and status.buildable):
             return None
         if status.state == CORRUPT:

@@ -141,6 +141,11 @@ def _finish(args: argparse.Namespace, suite: Any, producers: list[Any], metrics:
             print(f"  {line}")
     if report.errors:
         logger.warning("%d problems recorded as missing values (see the summary above)", len(report.errors))
+    setup_failures = getattr(report, "setup_failures", {})
+    for message in setup_failures.values():  # run-level: nothing was stored for these metrics
+        print(f"urgentbench: error: {message}; nothing was stored for it, rerun after the fix", file=sys.stderr)
+    if setup_failures:
+        return 2
     return 1 if (args.fail_on_missing and report.errors) else 0
 
 
@@ -607,7 +612,7 @@ def cmd_assets_ls(args: argparse.Namespace) -> int:
     users = needed_by()
     for entry in ASSETS:
         asset = entry.load()
-        status = asset.status(deep=True)
+        status = asset.status(deep=True, cached=True)  # sha256 verified; unchanged files not re-read
         state = status.state
         if state == MISSING and status.buildable:
             state += " (assembled from the installed packages on first use)"

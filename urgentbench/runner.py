@@ -73,6 +73,14 @@ class RunError(RuntimeError):
     """A problem found before any work starts (unknown or unavailable plug-in, bad suite)."""
 
 
+class MetricSetupError(RuntimeError):
+    """A metric could not be set up in a worker (corrupt or missing asset, broken package).
+
+    A run-level error, not an utterance's: nothing is stored for the metric, the run
+    reports it once with the fix, and the other metrics go on.
+    """
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """A metric by canonical name with its options."""
@@ -183,6 +191,9 @@ class JobResult:
     #: output, a crashed system or worker) unless the suite's own input could not be
     #: rendered (:data:`~urgentbench.store.METRIC`: not the participant's fault).
     enhance_failure: str = PARTICIPANT
+    #: Metrics (by index) that could not be set up in the worker: a run-level error, so
+    #: the job has no row for them (nothing is stored; they are computed once repaired).
+    setup_failures: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -204,6 +215,9 @@ class RunReport:
     setup_seconds: float = 0.0
     #: Sum of the workers' seconds spent on jobs.
     busy_seconds: float = 0.0
+    #: Metric name -> why it could not be set up, with the fix (a run-level error: nothing
+    #: was stored for it, and later jobs left it out; the command exits non-zero).
+    setup_failures: dict[str, str] = field(default_factory=dict)
 
 
 def system_producer(name: str, options: dict[str, Any] | None = None) -> ProducerSpec:
@@ -473,6 +487,28 @@ def read_output(
 # --------------------------------------------------------------------------- worker side
 
 
+def setup_failure_message(spec: MetricSpec, exc: BaseException) -> str:
+    """One line saying that metric ``spec`` could not be set up, why, and the command that fixes it.
+
+    An asset error carries its own fix (``urgentbench assets fetch ...``/``assets add ...``);
+    anything else points to the checks, and to the repair commands of the metric's assets.
+    """
+    text = _one_line(exc)
+    line = f"metric {spec.name} could not be set up: {text}"
+    if "fix:" in text:
+        return line
+    fixes = []
+    try:
+        for asset in spec.cls.assets_for({**spec.cls.default_options(), **dict(spec.options)}):
+            repair = getattr(asset, "repair_fix", None)
+            if repair is not None:
+                fixes.append(repair())
+    except Exception:  # listing the assets must not hide the original failure
+        logger.debug("cannot list the assets of %s", spec.name, exc_info=True)
+    repair = f"; its model files are repaired with {', or '.join(fixes)}" if fixes else ""
+    return f"{line}; check it with `urgentbench ls metrics` and `urgentbench assets verify`{repair}"
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -559,6 +595,8 @@ class WorkerState:
         self.reference_states = ReferenceStateCache(root, ctx.reference_state_id)
         self._metric_ids: dict[int, str] = {}
         self._digests: dict[int, dict[str, str | None]] = {}
+        #: Metric index -> why its set-up failed (it is not tried again by this worker).
+        self.setup_failures: dict[int, str] = {}
 
     def metric_id(self, index: int) -> str:
         """``name-vVERSION-OPTIONSHASH`` of metric ``index`` (its options hash includes checkpoint digests)."""
@@ -581,13 +619,24 @@ class WorkerState:
 
         The metric's declared packages are imported as part of set-up, so that import
         time is never counted as the first utterance's kernel time.
+
+        Raises:
+            MetricSetupError: When building or setting up the metric failed (now or in an
+                earlier job of this worker: a failed set-up is not retried).
         """
         if index in self.metrics:
             return self.metrics[index], 0.0
+        if index in self.setup_failures:
+            raise MetricSetupError(self.setup_failures[index])
         start = time.perf_counter()
         spec = self.ctx.metrics[index]
-        metric = spec.build()
-        metric.setup()
+        try:
+            metric = spec.build()
+            metric.setup()
+        except Exception as exc:
+            logger.debug("metric %s setup failed: %s", spec.name, traceback.format_exc())
+            self.setup_failures[index] = setup_failure_message(spec, exc)
+            raise MetricSetupError(self.setup_failures[index]) from exc
         for package in spec.cls.packages:
             try:
                 importlib.import_module(package.module)
@@ -692,13 +741,13 @@ class WorkerState:
         by_rate: dict[int, tuple[np.ndarray, np.ndarray | None]] = {utt.sample_rate: (enhanced, reference)}
         out = []
         setup_seconds = 0.0
+        setup_failures: dict[int, str] = {}
         for index in job.metrics:
             try:
                 metric, took = self.metric(index)  # set up once per worker, not timed as kernel
                 setup_seconds += took
-            except Exception as exc:
-                logger.debug("metric setup failed: %s", traceback.format_exc())
-                out.append((index, None, f"metric setup failed: {_one_line(exc)}", 0.0))
+            except MetricSetupError as exc:  # a run-level error: no row for this utterance
+                setup_failures[index] = str(exc)
                 continue
             t0 = time.perf_counter()
             try:
@@ -721,7 +770,8 @@ class WorkerState:
                 logger.debug("metric crashed: %s", traceback.format_exc())
                 out.append((index, None, _one_line(exc), time.perf_counter() - t0))
         return JobResult(
-            job, out, messages, setup_seconds=setup_seconds, busy_seconds=time.perf_counter() - start
+            job, out, messages, setup_seconds=setup_seconds, busy_seconds=time.perf_counter() - start,
+            setup_failures=setup_failures,
         )
 
 
@@ -1012,8 +1062,18 @@ def run(
                 done_cache[p_index] = [store.done(k, include_errors=not retry_errors) for k in keys[p_index]]
             return done_cache[p_index]
 
+        #: metrics whose set-up failed in a worker: left out of the jobs still to submit
+        failed_setup: set[int] = set()
+
         def phase_jobs(**kw: Any) -> Iterator[Job]:
-            return iter_jobs(lambda: iter_utterances(suite, limit), producers, metrics, done_for, **kw)
+            for job in iter_jobs(lambda: iter_utterances(suite, limit), producers, metrics, done_for, **kw):
+                if failed_setup and not job.enhance_only:
+                    kept = tuple(m for m in job.metrics if m not in failed_setup)
+                    if not kept:
+                        bar.update(1)
+                        continue
+                    job = dataclasses.replace(job, metrics=kept)
+                yield job
 
         if metric_at_a_time:
             total = sum(1 for _ in phase_jobs(enhance_only=True))
@@ -1096,6 +1156,11 @@ def run(
             for row in rows:
                 if row.error:
                     report.errors.append(f"{producer.name}/{row.utt_id}/{row.key.metric}: {row.error}")
+            for index, message in res.setup_failures.items():  # reported once, never stored
+                failed_setup.add(index)
+                if metrics[index].name not in report.setup_failures:
+                    report.setup_failures[metrics[index].name] = message
+                    logger.error("%s; nothing is stored for it, the other metrics go on", message)
             bar.update(int(finished))
 
         try:

@@ -368,10 +368,14 @@ class ResultStore:
         ]
 
     def done(self, key: ScoreKey, include_errors: bool = True) -> set[str]:
-        """Utterance ids that already have a row for ``key`` (errors count unless excluded)."""
+        """Utterance ids that already have a row for ``key`` (errors count unless excluded).
+
+        Rows an older urgentbench wrote for a metric that could not be set up (an environment
+        failure, see :data:`LEGACY_SETUP_FAILURE`) never count: they are recomputed.
+        """
         sql = (
             "SELECT utt_id FROM scores WHERE suite=? AND suite_version=? AND system=? AND config_hash=? "
-            "AND metric=? AND metric_version=? AND metric_config=?"
+            "AND metric=? AND metric_version=? AND metric_config=? " + _NOT_LEGACY_SETUP_FAILURE
         )
         if not include_errors:
             sql += " AND error IS NULL"
@@ -405,12 +409,12 @@ class ResultStore:
             )
 
     def rows(self, key: ScoreKey) -> list[ScoreRow]:
-        """All rows stored for ``key``, ordered by utterance id."""
+        """All rows stored for ``key``, ordered by utterance id (legacy set-up failures left out, as in :meth:`done`)."""
         out = []
         for utt_id, result, error, seconds, failure in self._db.execute(
             "SELECT utt_id, result_json, error, seconds, failure FROM scores WHERE suite=? AND suite_version=? "
             "AND system=? AND config_hash=? AND metric=? AND metric_version=? AND metric_config=? "
-            "ORDER BY utt_id",
+            + _NOT_LEGACY_SETUP_FAILURE + " ORDER BY utt_id",
             _key_tuple(key),
         ):
             out.append(ScoreRow(key, utt_id, None if result is None else json.loads(result), error, seconds, failure))

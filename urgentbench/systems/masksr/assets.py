@@ -63,9 +63,9 @@ class CheckpointAsset(Asset):
         return [f"{self.train_command()} && urgentbench assets add {self.name} --from runs/{self.name}/{CHECKPOINT_FILE}",
                 f"urgentbench assets add {self.name} --from FILE"]
 
-    def problem(self, deep: bool = False) -> str | None:
+    def problem(self, deep: bool = True) -> str | None:
         """Say that no public checkpoint exists and how to train or add one (None when installed)."""
-        status = self.status(deep)
+        status = self.status(deep, cached=True)
         if status.state == "missing":
             label = "MaskSR2" if self.variant == "masksr2" else "MaskSR"
             return (

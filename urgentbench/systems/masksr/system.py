@@ -155,6 +155,14 @@ class MaskSRSystem(System):
             )
         if cfg.size != self.size:
             logger.warning("%s: checkpoint of size %s run as system %s", path, cfg.size, self.card.name)
+        from urgentbench.systems.masksr.train import random_components
+
+        random_parts = list(ckpt.extra.get("random_components") or random_components(cfg))
+        if random_parts:
+            logger.warning(
+                "%s: trained against a randomly initialised %s (random_init; a test or smoke-run checkpoint): "
+                "its outputs are not those of a real %s model", path, " and ".join(random_parts), cfg.variant,
+            )
         device = self.options["device"] or ("cuda" if torch.cuda.is_available() else "cpu")
         model = MaskSR(cfg)
         model.load_state_dict(ckpt.model, strict=True)
@@ -167,6 +175,7 @@ class MaskSRSystem(System):
             "size": cfg.size, "variant": cfg.variant, "config": cfg.to_dict(),
             "parameters": int(sum(p.numel() for p in model.parameters())),
             "codec": "in checkpoint (random init)" if cfg.codec.pretrained is None else cfg.codec.pretrained,
+            "random_init": random_parts,
         }
         logger.debug("%s loaded from %s (step %d)", self.card.name, path, ckpt.step)
 

@@ -27,6 +27,14 @@ One code path serves a laptop CPU (tiny config, one process) and a GPU cluster (
   and the learning-rate schedule continue where they stopped.
 * **Logs.** Averaged losses are appended to ``OUT/train_log.jsonl`` every
   ``train.log_every`` steps (and logged); ``OUT/config.yaml`` records the configuration.
+* **Assets.** The codec (``codec.pretrained``) and, for MaskSR2, the HuBERT teacher
+  (``semantic.teacher``) are checked before anything is built; a missing one stops the run
+  with the asset's fix commands (:class:`~urgentbench.assets.AssetError`).
+* **Random initialisation.** A configuration without a pretrained codec or teacher (size
+  ``tiny``, for tests and smoke runs) trains against randomly initialised ones. The log
+  says so, and every checkpoint records it in its metadata (``extra.random_init: true``,
+  ``extra.random_components``: ``["codec", "teacher"]``), so such a checkpoint is never
+  taken for a real model; a system loading it warns (:mod:`~urgentbench.systems.masksr.system`).
 """
 
 from __future__ import annotations
@@ -130,6 +138,41 @@ def segment_samples(cfg: MaskSRConfig) -> int:
     return max(4, round(cfg.train.segment_seconds * cfg.codec.sample_rate / hop)) * hop
 
 
+def random_components(cfg: MaskSRConfig) -> list[str]:
+    """The frozen parts ``cfg`` initialises randomly instead of loading: ``codec`` and/or ``teacher``."""
+    parts = []
+    if cfg.codec.pretrained is None:
+        parts.append("codec")
+    if cfg.semantic.enabled and cfg.semantic.teacher is None:
+        parts.append("teacher")
+    return parts
+
+
+def random_init_metadata(cfg: MaskSRConfig) -> dict[str, Any]:
+    """``{"random_init": True, "random_components": [...]}`` for a checkpoint of ``cfg``; empty when nothing is random."""
+    parts = random_components(cfg)
+    return {"random_init": True, "random_components": parts} if parts else {}
+
+
+def check_assets(cfg: MaskSRConfig) -> None:
+    """Fail before any model is built when the codec or teacher asset ``cfg`` needs is missing.
+
+    Raises:
+        AssetError: With the asset's problem and fix commands (one line).
+    """
+    from urgentbench.assets import AssetError, get_asset
+
+    names = [cfg.codec.pretrained]
+    if cfg.semantic.enabled:
+        names.append(cfg.semantic.teacher)
+    for name in names:
+        if name is None:
+            continue
+        problem = get_asset(name).problem(deep=False)  # presence and sizes; path() hashes before loading
+        if problem is not None:
+            raise AssetError(f"cannot train {cfg.variant}-{cfg.size}: {problem}")
+
+
 def param_digest(model: torch.nn.Module) -> str:
     """sha256 of all parameters (in state-dict order), to compare ranks or runs."""
     digest = hashlib.sha256()
@@ -175,6 +218,15 @@ class Trainer:
             cfg = ckpt.config
             cfg.train.max_steps = max_steps
         self.cfg = cfg
+        check_assets(cfg)
+        #: Recorded in every checkpoint: which frozen parts are random (empty: none).
+        self.extra = random_init_metadata(cfg)
+        if self.extra and self.dist.is_main:
+            logger.warning(
+                "%s-%s trains against a randomly initialised %s (no pretrained weights in this configuration): "
+                "for tests and smoke runs only; its checkpoints record random_init and are not real %s models",
+                cfg.variant, cfg.size, " and ".join(self.extra["random_components"]), cfg.variant,
+            )
         self.step = ckpt.step if ckpt is not None else 0
         torch.manual_seed(cfg.train.seed)
         self.model = MaskSR(cfg).to(self.dist.device)
@@ -266,7 +318,8 @@ class Trainer:
         path = None
         if self.dist.is_main:
             path = save_checkpoint(self.ckpt_dir / f"step_{self.step:08d}.safetensors", self.cfg, self.model,
-                                   self.step, optimizer=self.optimizer, codec=self.codec, scaler=self.scaler)
+                                   self.step, optimizer=self.optimizer, codec=self.codec, scaler=self.scaler,
+                                   extra=self.extra)
             for old in checkpoint_files(self.ckpt_dir)[: -self.cfg.train.keep_checkpoints]:
                 old.unlink()
         self._barrier()
@@ -338,7 +391,7 @@ class Trainer:
             self.save()
         digest = param_digest(self.model)
         if self.dist.is_main:
-            save_checkpoint(self.out / "model.safetensors", cfg, self.model, self.step, codec=self.codec)
+            save_checkpoint(self.out / "model.safetensors", cfg, self.model, self.step, codec=self.codec, extra=self.extra)
         ranks = self.out / "ranks"
         ranks.mkdir(parents=True, exist_ok=True)
         (ranks / f"rank{self.dist.rank}.json").write_text(json.dumps(
