@@ -210,28 +210,72 @@ class SDR(IntrusiveMetric):
     """Signal-to-distortion ratio of BSS Eval v3 (512-tap distortion filter) via fast_bss_eval.
 
     As URGENT: ``fast_bss_eval.bss_eval_sources(ref[None], est[None], clamp_db=50)``,
-    plain SDR (not SI-SDR), native rate, clipped to ±50 dB. Computed in float64.
+    plain SDR (not SI-SDR), native rate, clipped to ±50 dB. Option ``precision``:
 
-    fast_bss_eval 0.1.4's ``compute_permutation=False`` path (URGENT's call) fails under
-    numpy >= 2 (``np.linalg.solve`` no longer broadcasts a stack of vectors), so the
-    pairwise path (``compute_permutation=True``) is used; with a single source the
-    permutation is trivial and the SDR is bit-identical (checked by emulating numpy 1's
-    ``solve`` on the URGENT path). The result is clipped to exactly ±50 (fast_bss_eval's
-    coherence clamp can give 50 + 2e-11). An all-zero estimate, for
-    which that path fails on an undefined SIR, gets -50 dB directly: the value URGENT's
-    call yields (zero coherence, clamped).
+    - ``"float64"`` (default, outside protocols): the samples and the whole computation in
+      float64. Preferred for comparisons between systems: float32 rounding in the 512x512
+      solve moves SDRs by up to about a dB on band-limited material, and by different
+      amounts on different numpy/OpenBLAS builds (figures below). fast_bss_eval 0.1.4's
+      ``compute_permutation=False`` path (URGENT's call) fails under numpy >= 2
+      (``np.linalg.solve`` no longer broadcasts a stack of vectors), so the pairwise path
+      (``compute_permutation=True``) is used; with a single source the permutation is
+      trivial and the SDR is bit-identical (checked by emulating numpy 1's ``solve`` on the
+      URGENT path).
+    - ``"float32"`` (pinned by the ``urgent2024``/``urgent2025`` protocols): as the official
+      ``calculate_intrusive_se_metrics.py`` computes it, which reads audio with
+      ``sf.read(..., dtype="float32")``: the samples rounded to float32 (exact for 16- and
+      24-bit files) and fast_bss_eval's ``compute_permutation=False`` computation in
+      float32, step for step (its own normalisation, correlation and Toeplitz helpers,
+      then the float32 solve with the right-hand side as one column, which is what
+      numpy 1's ``solve`` did with URGENT's call; only the SDR, not the SIR/SAR the
+      official call also computes). Under numpy 1.26 it is bit-identical to the official
+      call on the 48 demo pairs described below; under numpy 2 it equals that call (run with numpy
+      1's ``solve``) to 1e-4 dB (``tests/test_sdr_precision.py``).
+
+    The official float32 value is itself only as stable as the float32 solve of a
+    512x512 Toeplitz system, which is ill-conditioned for band-limited material. The same
+    float32 computation under numpy 1.26 (URGENT's pin; the official call runs on nothing
+    newer) and numpy 2.4 (their OpenBLAS builds differ) differed on the demo suite's noisy
+    inputs (24 pairs at 44.1 kHz, the same resampled to 16 kHz) by up to 0.48 dB, mean
+    0.011 dB, 17 of 48 pairs beyond 1e-4 dB; on the MaskSR2 demo pairs the issue measured
+    up to 0.04 dB. float32 and float64 differ by up to 1.12 dB there (both extremes on
+    ``demo_0016``, 8 kHz band limit, about 32 dB). So under a protocol this metric matches
+    the official computation on the numpy installed, not every number of a numpy-1.26 run.
+
+    The option is part of the results key, so float32 and float64 scores are stored
+    apart and never ranked together. The result is clipped to exactly ±50 (fast_bss_eval's
+    coherence clamp can give 50 + 2e-11). An all-zero estimate, for which the pairwise path
+    fails on an undefined SIR, gets -50 dB directly: the value URGENT's call yields (zero
+    coherence, clamped).
     """
 
     name = "sdr"
-    description = "Signal-to-distortion ratio, BSS Eval v3 with a 512-tap filter (fast_bss_eval), ±50 dB"
+    description = (
+        "Signal-to-distortion ratio, BSS Eval v3 with a 512-tap filter (fast_bss_eval), ±50 dB; "
+        "float64 by default, float32 as the official script under the URGENT protocols"
+    )
     version = "1"
     outputs = (Output("sdr", True, "SDR in dB, clipped to [-50, 50]"),)
     packages = (PackageRequirement("fast_bss_eval", pip("fast_bss_eval==0.1.4")),)
     distributions = ("fast_bss_eval", "numpy")
     reference_implementation = (
         f"{_URGENT_SCRIPT} (sdr_metric): fast_bss_eval.bss_eval_sources(ref[None], inf[None], "
-        "compute_permutation=False, clamp_db=50); fakufaku/fast_bss_eval 0.1.4"
+        "compute_permutation=False, clamp_db=50) on float32 audio; fakufaku/fast_bss_eval 0.1.4"
     )
+
+    #: Accepted values of the ``precision`` option.
+    PRECISIONS: ClassVar[tuple[str, ...]] = ("float64", "float32")
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        if self.options["precision"] not in self.PRECISIONS:
+            precision = self.options["precision"]
+            raise ValueError(f"sdr: precision must be one of {', '.join(self.PRECISIONS)}, got {precision!r}")
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """``precision``: ``"float64"`` (default) or ``"float32"`` (the official script's arithmetic)."""
+        return {"precision": "float64"}
 
     def compute(
         self,
@@ -242,22 +286,47 @@ class SDR(IntrusiveMetric):
         transcript: str | None = None,
     ) -> dict[str, Any]:
         """Score one utterance at its native rate."""
-        est, ref = self._pair(estimate, reference)
+        float32 = self.options["precision"] == "float32"
+        est, ref = self._pair(estimate, reference, dtype=np.float32 if float32 else np.float64)
         if not np.any(est):
             return {"sdr": -SDR_CLAMP_DB}
-        import fast_bss_eval
-
         try:
-            result = fast_bss_eval.bss_eval_sources(
-                ref[None], est[None], compute_permutation=True, clamp_db=SDR_CLAMP_DB
-            )
+            if float32:
+                value = _official_float32_sdr(ref, est)
+            else:
+                import fast_bss_eval
+
+                result = fast_bss_eval.bss_eval_sources(
+                    ref[None], est[None], compute_permutation=True, clamp_db=SDR_CLAMP_DB
+                )
+                value = float(np.asarray(result[0]).reshape(-1)[0])
         except Exception as exc:  # LinAlgError for a singular system, ValueError, ...
             raise MetricError(f"SDR failed: {_one_line(exc)}") from exc
-        value = float(np.asarray(result[0]).reshape(-1)[0])
         if not math.isfinite(value):
             raise MetricError(f"SDR failed: non-finite value {value}")
         # fast_bss_eval clamps the coherence, which can land a hair outside ±50 dB (50 + 2e-11)
         return {"sdr": min(max(value, -SDR_CLAMP_DB), SDR_CLAMP_DB)}
+
+
+def _official_float32_sdr(ref: np.ndarray, est: np.ndarray, filter_length: int = 512) -> float:
+    """The SDR of fast_bss_eval's ``bss_eval_sources(ref[None], est[None], compute_permutation=False)``.
+
+    The steps of fast_bss_eval 0.1.4's non-pairwise ``square_cosine_metrics`` that give the
+    SDR, with its own helpers and in the inputs' dtype (float32 here), the solve taking the
+    right-hand side as one column (numpy 1's reading of that call; numpy 2 refuses it).
+    """
+    from fast_bss_eval.numpy.helpers import _coherence_to_neg_sdr, _normalize
+    from fast_bss_eval.numpy.linalg import toeplitz
+    from fast_bss_eval.numpy.metrics import compute_stats_2
+
+    est_n = _normalize(est[None], axis=-1)
+    ref_n = _normalize(ref[None], axis=-1)
+    acf, xcorr = compute_stats_2(ref_n, est_n, length=filter_length)
+    acf_sdr = acf[..., [0], [0]].swapaxes(-2, -1)[..., :filter_length]
+    xcorr_sdr = xcorr[..., :, [0], [0]].swapaxes(-2, -1)
+    sol = np.linalg.solve(toeplitz(acf_sdr), xcorr_sdr[..., None])[..., 0]
+    coh = np.einsum("...l,...l->...", xcorr_sdr, sol)
+    return float(-_coherence_to_neg_sdr(coh, clamp_db=SDR_CLAMP_DB).reshape(-1)[0])
 
 
 class SISDR(IntrusiveMetric):
