@@ -20,7 +20,10 @@ allows); the two backends' transcripts need not be identical.
 What follows URGENT:
 
 - reference transcript and hypothesis are normalised with Whisper's English text
-  normaliser (URGENT's ``TextCleaner("whisper_en")``);
+  normaliser (``EnglishTextNormalizer``, ESPnet's ``TextCleaner("whisper_en")``). This is
+  not URGENT 2025's choice: its ``calculate_wer.py`` (and URGENT 2026's) cleans both with
+  ``TextCleaner("whisper_basic")``, Whisper's ``BasicTextNormalizer`` (no spelling
+  standardisation, numbers left as written), which changes WER and CER;
 - per utterance the edit distance (substitutions + deletions + insertions) and the
   reference length are stored, words for WER and characters of the normalised string
   (spaces included) for CER;
@@ -175,7 +178,8 @@ class WhisperErrorRate(Metric):
         PackageRequirement("whisper", _WHISPER_INSTALL),
     )
     reference_implementation: ClassVar[str] = (
-        "substitute for URGENT's calculate_wer.py (OWSM v3.1, whisper_en normaliser, corpus-level WER/CER)"
+        "substitute for URGENT's calculate_wer.py (OWSM v3.1; TextCleaner('whisper_basic') in URGENT 2025, "
+        "where this metric uses Whisper's English normaliser; corpus-level WER/CER)"
     )
 
     def __init__(self, **options: Any):
