@@ -488,8 +488,8 @@ def test_corrupt_cached_file_is_detected_by_sha256_and_rebuilt(toy_package, capl
     damaged = bytearray(blob)
     damaged[100] ^= 0xFF  # same size: only the hash can tell
     target.write_bytes(bytes(damaged))
-    assert asset.problem() is None  # the cheap check only looks at sizes
-    problem = asset.problem(deep=True)
+    assert asset.problem(deep=False) is None  # a size-only check cannot tell
+    problem = asset.problem()  # availability checks hash (issue 15, defect 4)
     assert problem is not None and "is corrupt (weights.bin has sha256" in problem
     assert "rebuilt from the installed packages on first use" in problem
     assert problem.endswith("fix: urgentbench assets fetch toy-asset, or urgentbench assets add toy-asset --from DIR")
