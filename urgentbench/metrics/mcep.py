@@ -14,17 +14,25 @@ runs the same algorithm on a whole ``(frames, frame_length)`` array in float64:
    its inverse FFT, and warp that (SPTK ``frqtr``) to ``2 * order + 1`` coefficients r(k).
    From ``min_iter`` on, a frame stops as soon as ``|(r0 - r0_previous) / r0| < threshold``
    (the comparison at ``min_iter`` is against the initial cepstrum's c[0], as in SPTK),
-   before that iteration's update. Otherwise the Toeplitz-plus-Hankel system of the
-   Newton step is solved with SPTK's block-Levinson solver (``theq``, same determinant
-   check ``min_det``) and added to the mel-cepstrum.
+   before that iteration's update. Otherwise the Newton step, the solution of SPTK's
+   Toeplitz-plus-Hankel system built from r(k), is added to the mel-cepstrum.
 
 Each frame stops on its own (a per-frame mask); frames that have stopped are no longer
-updated, exactly as if each had been analysed alone. The three frequency warps are linear
-maps with constant coefficients, so each is applied as a matrix product; the matrices are
-built once per ``(order, alpha, frame_length)`` by running SPTK's one-step warping
-recursion. The FFTs are numpy's. The arithmetic therefore differs from SPTK's only in
-rounding order: on speech, noise, near-silence and clipped frames the coefficients agree
-with ``pysptk.mcep`` to about 1e-12 (``tests/test_mcep.py`` checks 1e-6).
+updated, exactly as if each had been analysed alone. The frequency warps are linear maps
+with constant coefficients, so each is applied as a matrix product (composed with the
+cosine transforms of the FFT steps, the spectra being even); the matrices are built once
+per ``(frame_length, order, alpha)`` by running SPTK's one-step warping recursion. The
+arithmetic therefore differs from SPTK's only in rounding: on 32,700 speech frames of the
+demo suite (16 and 44.1 kHz) the coefficients agree with ``pysptk.mcep`` within 1.1e-14
+(absolute), and ``tests/test_mcep.py`` checks 1e-6 on speech, noise, near-silence and
+clipped frames.
+
+One deliberate difference: the Newton system is solved by LAPACK (``numpy.linalg.solve``,
+one call for all frames) instead of SPTK's block-Levinson ``theq``. The solution is the
+same up to rounding; ``theq`` also gives up when one of its 2x2 pivots has a determinant
+below 1e-6, which no frame tried did (speech, noise, pure tones of 1e-4 to 1e4, impulses,
+DC, clipped and silent frames); here only an exactly singular or non-finite system fails.
+A vectorised ``theq``, tried first, was several times slower than LAPACK on 40x40 systems.
 """
 
 from __future__ import annotations
@@ -33,13 +41,11 @@ from functools import lru_cache
 
 import numpy as np
 
-#: SPTK's defaults for ``mcep`` (and pysptk's): minimum and maximum Newton iterations,
-#: stopping threshold on the relative change of r(0), and the smallest determinant the
-#: block-Levinson solver accepts.
+#: SPTK's defaults for ``mcep`` (and pysptk's): minimum and maximum Newton iterations and
+#: the stopping threshold on the relative change of r(0).
 MIN_ITER = 2
 MAX_ITER = 30
 THRESHOLD = 1e-3
-MIN_DET = 1e-6
 
 
 class MelCepstrumError(ValueError):
