@@ -52,6 +52,7 @@ _WAL_MAGIC = (0x377F0682, 0x377F0683)
 _TABLE_LEAF, _TABLE_INTERIOR = 0x0D, 0x05
 _ENCODINGS = {0: "utf-8", 1: "utf-8", 2: "utf-16-le", 3: "utf-16-be"}
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_CREATE_INDEX = re.compile(r"\s*CREATE\s+(UNIQUE\s+)?INDEX\s", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------- reports
@@ -525,8 +526,8 @@ class _Scan:
                 table = _table_from_sql(name, sql, root)
                 if table is not None:
                     tables[name] = table
-            elif kind == "index" and isinstance(sql, str) and sql.upper().startswith("CREATE"):
-                self._indexes.append(sql)
+            elif kind == "index" and isinstance(sql, str) and _CREATE_INDEX.match(sql):
+                self._indexes.append(sql)  # only CREATE [UNIQUE] INDEX: nothing else runs in the new store
         self.visited |= master_visited
         for statement in SCHEMA.split(";"):  # tables sqlite_master lost: the current schema, rows by shape
             match = re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", statement)
