@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-scale clean browser
+.PHONY: install demo test bench bench-scale bench-official clean browser
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ bench: $(STAMP)
 # issue 8: (a) vs URGENT's one-script-per-metric scheme, (b) harness overhead, (c) parallel efficiency, (d) WER batching
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py --suite demo --jobs 2
+
+# issue 19: the official URGENT 2025 scripts (from ../shared/reference, in a cached numpy-1.26 side venv)
+# against urgentbench score on the same files, interleaved; BENCH_ARGS="--reps 1 --limit 4" for a quick run
+bench-official: $(STAMP)
+	$(BIN)/python benchmarks/vs_official.py --jobs 2 $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) results
