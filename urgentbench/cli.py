@@ -213,7 +213,7 @@ def _stored_systems(store: Any, suite: Any, wanted: list[str] | None, db: Path) 
     """
     if not wanted:
         return None
-    from urgentbench.report.tables import _one_line
+    from urgentbench.report.escape import one_line as _one_line
 
     stored = store.systems(suite.name, suite.version)
     found, unknown = [], []
@@ -283,7 +283,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     out_dir = Path(args.output_dir) / suite.name
     paths = write_leaderboard(lb, out_dir, formats)
     if "html" in formats:
-        from urgentbench.report.leaderboard import _unique_names
+        from urgentbench.report.leaderboard import unique_names as _unique_names
 
         names = _unique_names(summaries)
         by_name = {names[id(s)]: s for s in summaries}
@@ -325,7 +325,7 @@ def _candidate_metric_classes(suite: Any) -> list[Any]:
 def cmd_table(args: argparse.Namespace) -> int:
     """Print (or write) a LaTeX or Markdown table of chosen systems and metric outputs."""
     from urgentbench import runner
-    from urgentbench.report.leaderboard import _unique_names, summarize
+    from urgentbench.report.leaderboard import summarize, unique_names as _unique_names
     from urgentbench.report.tables import build_table, render, resolve_outputs
     from urgentbench.store import ResultStore
     from urgentbench.suites import get_suite
@@ -351,7 +351,7 @@ def cmd_table(args: argparse.Namespace) -> int:
         for name in wanted:
             match = [n for n, s in by_name.items() if name in (n, s.system)]
             if not match:
-                from urgentbench.report.tables import _one_line
+                from urgentbench.report.escape import one_line as _one_line
 
                 stored = ", ".join(_one_line(n) for n in by_name) or "none"
                 raise ValueError(f"no stored results of {name!r} on {suite.name}; stored: {stored}")

@@ -11,11 +11,12 @@ differ significantly from it (two-sided paired permutation test over utterances,
 from __future__ import annotations
 
 import logging
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from urgentbench.report import stats
+from urgentbench.report.escape import latex_escape, markdown_escape
+from urgentbench.report.summary import MISSING_POLICIES, UNRANKED, WORST, fill_worst
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +50,8 @@ class Table:
     notes: list[str] = field(default_factory=list)
     #: Systems whose values are shown but never marked best (outputs missing, ``missing="unranked"``)
     not_comparable: list[str] = field(default_factory=list)
-    #: The missing-value policy the values follow (:data:`urgentbench.report.leaderboard.MISSING_POLICIES`)
-    missing: str = "unranked"
+    #: The missing-value policy the values follow (:data:`urgentbench.report.summary.MISSING_POLICIES`)
+    missing: str = UNRANKED
 
 
 def resolve_outputs(names: list[str], metric_classes: list[Any]) -> list[tuple[str, Any]]:
@@ -86,7 +87,7 @@ def build_table(
     n_resamples: int = stats.N_RESAMPLES,
     seed: int = stats.SEED,
     digits: int = 3,
-    missing: str = "unranked",
+    missing: str = UNRANKED,
     metrics: list[Any] | None = None,
 ) -> Table:
     """Compute a table's cells from system summaries.
@@ -108,8 +109,6 @@ def build_table(
     Raises:
         ValueError: When the reference is not one of the systems, or for an unknown policy.
     """
-    from urgentbench.report.leaderboard import MISSING_POLICIES, WORST, fill_worst
-
     if missing not in MISSING_POLICIES:
         raise ValueError(f"unknown missing-value policy {missing!r}; use one of {', '.join(MISSING_POLICIES)}")
     if reference is not None and reference not in summaries:
@@ -198,28 +197,65 @@ def _legend(table: Table, name: Any = str) -> str:
     return " ".join(parts)
 
 
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
-}
+@dataclass(frozen=True)
+class CellStyle:
+    """How one output format writes a table: header words, the missing value and the cell marks.
+
+    ``bold`` and ``ci`` are :meth:`str.format` patterns (``{}`` is the value, the half
+    width); ``dagger`` is appended as it is.
+    """
+
+    system: str
+    arrows: dict[bool, str]
+    missing: str
+    bold: str
+    ci: str
+    dagger: str
+    escape: Any
 
 
-def _one_line(text: str) -> str:
-    """Control characters (newlines, tabs, ...) as single spaces: a name never spans lines."""
-    return "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in str(text))
+LATEX = CellStyle(
+    system="System", arrows={True: r"$\uparrow$", False: r"$\downarrow$"}, missing="--",
+    bold="\\textbf{{{}}}", ci="\\,{{\\scriptsize$\\pm${}}}", dagger="$^{\\dagger}$", escape=latex_escape,
+)
+MARKDOWN = CellStyle(
+    system="system", arrows={True: "↑", False: "↓"}, missing="—",
+    bold="**{}**", ci=" ± {}", dagger=" †", escape=markdown_escape,
+)
 
 
-def latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters in plain text (control characters become spaces)."""
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in _one_line(text))
+def cell_text(table: Table, system: str, output: str, style: CellStyle, best: str | None = None) -> str:
+    """One cell: the value (bold when it is the column's best printed value), ``± h`` with ``show_ci``, a dagger when significant.
+
+    ``best`` is the column's best printed value (:func:`_best`; computed when not given).
+    """
+    cell = table.cells[system][output]
+    if cell.value is None:
+        return style.missing
+    best = _best(table, output) if best is None else best
+    text = f"{cell.value:.{table.digits}f}"
+    if text == best:
+        text = style.bold.format(text)
+    if table.show_ci and cell.ci is not None:
+        text += style.ci.format(f"{_half_width(cell.ci):.{table.digits}f}")
+    if _significant(table, cell):
+        text += style.dagger
+    return text
+
+
+def table_rows(table: Table, style: CellStyle) -> list[list[str]]:
+    """The header row and one row per system, every cell rendered by :func:`cell_text`."""
+    best = {o: _best(table, o) for o in table.outputs}
+    header = [style.system] + [f"{style.escape(o)} {style.arrows[table.higher_is_better[o]]}" for o in table.outputs]
+    return [header] + [
+        [style.escape(name)] + [cell_text(table, name, o, style, best[o]) for o in table.outputs]
+        for name in table.systems
+    ]
 
 
 def to_latex(table: Table) -> str:
     """A ``table`` environment with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``)."""
-    arrow = {True: r"$\uparrow$", False: r"$\downarrow$"}
-    best = {o: _best(table, o) for o in table.outputs}
-    header = ["System"] + [f"{latex_escape(o)} {arrow[table.higher_is_better[o]]}" for o in table.outputs]
+    header, *body = table_rows(table, LATEX)
     lines = [
         "% generated by urgentbench; needs \\usepackage{booktabs}",
         "\\begin{table}[t]",
@@ -229,22 +265,7 @@ def to_latex(table: Table) -> str:
         " & ".join(header) + " \\\\",
         "\\midrule",
     ]
-    for name in table.systems:
-        cells = [latex_escape(name)]
-        for o in table.outputs:
-            cell = table.cells[name][o]
-            if cell.value is None:
-                cells.append("--")
-                continue
-            text = f"{cell.value:.{table.digits}f}"
-            if text == best[o]:
-                text = f"\\textbf{{{text}}}"
-            if table.show_ci and cell.ci is not None:
-                text += f"\\,{{\\scriptsize$\\pm${_half_width(cell.ci):.{table.digits}f}}}"
-            if _significant(table, cell):
-                text += "$^{\\dagger}$"
-            cells.append(text)
-        lines.append(" & ".join(cells) + " \\\\")
+    lines += [" & ".join(cells) + " \\\\" for cells in body]
     legend = latex_escape(_legend(table)).replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
     legend = legend.replace("±", r"$\pm$").replace("†", r"$^{\dagger}$").replace(r"\textless{}", "$<$")
     legend += "".join(f" Note: {latex_escape(n)}." for n in table.notes)
@@ -252,43 +273,11 @@ def to_latex(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-_MD_SPECIAL = set("\\`*_[]|#~")
-_MD_ENTITY = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
-
-
-def markdown_escape(text: str) -> str:
-    """Escape Markdown's inline specials, ``|`` (it would split a table cell) and HTML.
-
-    ``< > &`` become entities, so no raw HTML (``<script>``) reaches the page; backslash,
-    backtick, ``* _ [ ] | # ~`` are backslash-escaped; control characters (a newline would
-    end a table row) become spaces.
-    """
-    return "".join(
-        _MD_ENTITY.get(ch) or (f"\\{ch}" if ch in _MD_SPECIAL else ch) for ch in _one_line(text)
-    )
-
-
 def to_markdown(table: Table) -> str:
     """A GitHub-flavoured Markdown table followed by its legend."""
-    best = {o: _best(table, o) for o in table.outputs}
-    header = ["system"] + [f"{markdown_escape(o)} {'↑' if table.higher_is_better[o] else '↓'}" for o in table.outputs]
+    header, *body = table_rows(table, MARKDOWN)
     lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * len(table.outputs) + "|"]
-    for name in table.systems:
-        cells = [markdown_escape(name)]
-        for o in table.outputs:
-            cell = table.cells[name][o]
-            if cell.value is None:
-                cells.append("—")
-                continue
-            text = f"{cell.value:.{table.digits}f}"
-            if text == best[o]:
-                text = f"**{text}**"
-            if table.show_ci and cell.ci is not None:
-                text += f" ± {_half_width(cell.ci):.{table.digits}f}"
-            if _significant(table, cell):
-                text += " †"
-            cells.append(text)
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
     lines += ["", _legend(table, markdown_escape)]
     lines += [f"Note: {markdown_escape(n)}." for n in table.notes]
     return "\n".join(lines) + "\n"
