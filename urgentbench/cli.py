@@ -273,9 +273,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             }
         if "html" in formats:
             from urgentbench.report import html as html_report
+            from urgentbench.report.breakdown import breakdowns
 
             html_tags = by_tags or html_report.default_tags(suite)
-            html_breakdowns = html_report.collect_breakdowns(store, suite, metrics, html_tags, systems)
+            html_breakdowns = breakdowns(store, suite, metrics, html_tags, systems, skip_unknown=True)
     lb = build_leaderboard(
         suite, summaries, metrics, tie=args.tie, missing=missing,
         categories=categories, protocol=args.protocol, packages=packages,
@@ -288,7 +289,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         names = _unique_names(summaries)
         by_name = {names[id(s)]: s for s in summaries}
         audio = html_report.prepare_audio(
-            suite, lb["rows"] + lb["incomplete"], by_name, args.results_dir, out_dir,
+            suite, [r.system for r in lb.rows + lb.incomplete], by_name, args.results_dir, out_dir,
             n_utterances=args.audio_utterances,
         ) if args.audio_utterances > 0 else []
         paths.append(html_report.write_html(lb, out_dir, html_breakdowns, audio))

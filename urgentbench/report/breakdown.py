@@ -15,10 +15,18 @@ A tag written in the manifest wins over a derived one of the same name.
 
 from __future__ import annotations
 
+import logging
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from urgentbench.manifest import Utterance
+from urgentbench.report.summary import SystemSummary, summarize
+from urgentbench.runner import MetricSpec
+from urgentbench.store import ResultStore
+from urgentbench.suites import Suite
+
+logger = logging.getLogger(__name__)
 
 
 def _bin(value: float, width: float, digits: int = 0) -> str:
@@ -77,7 +85,7 @@ def _group_order(name: str) -> tuple[int, float, str]:
         return (1, 0.0, name)
 
 
-def breakdown_table(groups: dict[str, list[Any]], outputs: list[tuple[str, bool]], tag: str) -> str:
+def breakdown_table(groups: dict[str, list[SystemSummary]], outputs: list[tuple[str, bool]], tag: str) -> str:
     """Markdown: one section per group with each system's value of every output.
 
     Args:
@@ -98,3 +106,64 @@ def breakdown_table(groups: dict[str, list[Any]], outputs: list[tuple[str, bool]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+@dataclass
+class Breakdown:
+    """The system summaries of every group of utterances by one tag."""
+
+    tag: str
+    #: group -> system summaries on the group's utterances (groups in :func:`group_utterances` order)
+    groups: dict[str, list[SystemSummary]]
+    #: group -> number of utterances
+    sizes: dict[str, int]
+
+    def markdown(self, outputs: list[tuple[str, bool]]) -> str:
+        """:func:`breakdown_table` of this breakdown."""
+        return breakdown_table(self.groups, outputs, self.tag)
+
+    def page_rows(self) -> list[dict[str, Any]]:
+        """One row per (group, system) for the HTML page: ``group``, ``n`` utterances, ``system``, ``values``."""
+        return [
+            {"group": group, "n": self.sizes[group], "system": s.display_name, "values": s.values}
+            for group, summaries in self.groups.items()
+            for s in summaries
+        ]
+
+
+def breakdowns(
+    store: ResultStore,
+    suite: Suite,
+    metrics: list[MetricSpec],
+    tags: list[str],
+    systems: list[str] | None = None,
+    skip_unknown: bool = False,
+) -> list[Breakdown]:
+    """Summaries per group of utterances for every tag.
+
+    Args:
+        store: The results store.
+        suite: The suite.
+        metrics: Metrics to aggregate.
+        tags: Tags to group by (:func:`utterance_tags`).
+        systems: Only these stored system names (default: all).
+        skip_unknown: Skip a tag no utterance has, with a warning, instead of raising.
+
+    Raises:
+        ValueError: For a tag no utterance has (unless ``skip_unknown``).
+    """
+    out = []
+    for tag in tags:
+        try:
+            groups = group_utterances(suite.utterances(), tag)
+        except ValueError as exc:
+            if not skip_unknown:
+                raise
+            logger.warning("no breakdown by %s: %s", tag, exc)
+            continue
+        out.append(Breakdown(
+            tag,
+            {group: summarize(store, suite, metrics, systems=systems, utterances=utts) for group, utts in groups.items()},
+            {group: len(utts) for group, utts in groups.items()},
+        ))
+    return out
