@@ -59,3 +59,26 @@ def test_optional_fields_round_trip_and_bad_json_is_refused(demo: tuple[str, Lea
         Leaderboard.from_dict({k: v for k, v in data.items() if k != "rows"})
     with pytest.raises(ValueError, match="not JSON"):
         Leaderboard.from_json("{")
+
+
+def test_table_rows_select_by_shown_or_stored_name_and_resolve_the_reference():
+    from urgentbench.report.publish import check_formats, resolve_reference, select_systems
+    from urgentbench.report.summary import SystemSummary
+    from urgentbench.suites import get_suite
+
+    suite = get_suite("demo")
+    a1 = SystemSummary("team", "aaa", "Team", {})
+    a2 = SystemSummary("team", "bbb", "Team", {})
+    other = SystemSummary("noisy", "ccc", "noisy", {})
+    summaries = [a1, a2, other]
+    assert list(select_systems(summaries, None, suite)) == ["Team [aaa]", "Team [bbb]", "noisy"]
+    rows = select_systems(summaries, ["noisy", "team"], suite)  # order asked; a stored name matches every config
+    assert list(rows) == ["noisy", "Team [aaa]", "Team [bbb]"] and rows["noisy"] is other
+    with pytest.raises(ValueError, match="no stored results of 'nobody' on demo; stored: Team \\[aaa\\], Team \\[bbb\\], noisy"):
+        select_systems(summaries, ["nobody"], suite)
+    assert resolve_reference("noisy", rows) == "noisy"
+    assert resolve_reference("team", rows) == "team"  # ambiguous: left as given, build_table names the problem
+    assert resolve_reference("team", select_systems([a1, other], None, suite)) == "Team"
+    assert check_formats(["md", "html"]) == ["md", "html"]
+    with pytest.raises(ValueError, match="unknown format\\(s\\) pdf; use md, csv, json, html"):
+        check_formats(["md", "pdf"])

@@ -205,166 +205,64 @@ def _missing_policy(args: argparse.Namespace) -> str:
     return args.missing or ("worst" if allow_partial else "unranked")
 
 
-def _stored_systems(store: Any, suite: Any, wanted: list[str] | None, db: Path) -> list[str] | None:
-    """``--systems`` as stored system names (a display name also matches).
-
-    Raises:
-        ValueError: For a name with nothing stored, in one line listing the stored systems.
-    """
-    if not wanted:
-        return None
-    from urgentbench.report.escape import one_line as _one_line
-
-    stored = store.systems(suite.name, suite.version)
-    found, unknown = [], []
-    for name in wanted:
-        match = [info["system"] for info in stored if name in (info["system"], info["display_name"])]
-        found += match
-        if not match:
-            unknown.append(name)
-    if unknown:
-        names = ", ".join(sorted({_one_line(info["system"]) for info in stored})) or "none"
-        raise ValueError(
-            f"--systems: nothing stored for {', '.join(repr(n) for n in unknown)} on {suite.name} "
-            f"v{suite.version} in {db}; stored systems: {names}"
-        )
-    return list(dict.fromkeys(found))
-
-
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    """Rank every system stored for a suite and write Markdown, CSV and JSON."""
+    """Rank every system stored for a suite and write Markdown, CSV and JSON (and HTML, breakdowns)."""
     from urgentbench import runner
-    from urgentbench.report.leaderboard import build_leaderboard, summarize, to_markdown, write_leaderboard
+    from urgentbench.layout import store_path
+    from urgentbench.report import publish
+    from urgentbench.report.render import to_markdown
     from urgentbench.store import ResultStore
     from urgentbench.suites import get_suite
 
     suite = get_suite(args.suite)
     metrics = runner.resolve_metrics(_split(args.metrics), suite, skip_unavailable=True, protocol=args.protocol)
-    categories = None
-    if args.protocol:
-        from urgentbench.protocols import get_protocol
-
-        protocol = get_protocol(args.protocol)
-        categories = protocol.ranked_outputs()
-        for ref in protocol.missing():
-            logger.warning("%s ranks %s, which urgentbench cannot compute: %s", protocol.name, ref.output, ref.deviation)
-    db = Path(args.results_dir) / "results.sqlite"
+    categories = publish.protocol_categories(args.protocol)
+    db = store_path(args.results_dir)
     if not db.exists():
         raise runner.RunError(f"{db}: no results yet; run `urgentbench run --suite {suite.name} ...` first")
-    formats = _split(args.format) or ["md", "csv", "json"]
-    unknown = sorted(set(formats) - {"md", "csv", "json", "html"})
-    if unknown:
-        raise ValueError(f"--format: unknown format(s) {', '.join(unknown)}; use md, csv, json, html")
-    by_tags = _split(args.by) or []
+    formats = publish.check_formats(_split(args.format) or ["md", "csv", "json"])
     missing = _missing_policy(args)
     with ResultStore(db) as store:
-        systems = _stored_systems(store, suite, _split(args.systems), db)
-        summaries = summarize(store, suite, metrics, systems=systems)
-        packages = store.package_versions(suite.name, suite.version, [(s.system, s.config_hash) for s in summaries])
-        if by_tags:
-            from urgentbench.report.breakdown import group_utterances
-
-            groups = {
-                tag: {
-                    group: summarize(store, suite, metrics, systems=systems, utterances=utts)
-                    for group, utts in group_utterances(suite.utterances(), tag).items()
-                }
-                for tag in by_tags
-            }
-        if "html" in formats:
-            from urgentbench.report import html as html_report
-            from urgentbench.report.breakdown import breakdowns
-
-            html_tags = by_tags or html_report.default_tags(suite)
-            html_breakdowns = breakdowns(store, suite, metrics, html_tags, systems, skip_unknown=True)
-    lb = build_leaderboard(
-        suite, summaries, metrics, tie=args.tie, missing=missing,
-        categories=categories, protocol=args.protocol, packages=packages,
-    )
+        report = publish.leaderboard_report(
+            store, suite, metrics, systems=publish.stored_systems(store, suite, _split(args.systems), db),
+            by=_split(args.by), html="html" in formats, tie=args.tie, missing=missing,
+            protocol=args.protocol, categories=categories,
+        )
     out_dir = Path(args.output_dir) / suite.name
-    paths = write_leaderboard(lb, out_dir, formats)
-    if "html" in formats:
-        from urgentbench.report.leaderboard import unique_names as _unique_names
-
-        names = _unique_names(summaries)
-        by_name = {names[id(s)]: s for s in summaries}
-        audio = html_report.prepare_audio(
-            suite, [r.system for r in lb.rows + lb.incomplete], by_name, args.results_dir, out_dir,
-            n_utterances=args.audio_utterances,
-        ) if args.audio_utterances > 0 else []
-        paths.append(html_report.write_html(lb, out_dir, html_breakdowns, audio))
-    print(to_markdown(lb))
-    if by_tags:
-        from urgentbench.report.breakdown import breakdown_table
-
-        outputs = [(o.name, o.higher_is_better) for m in metrics for o in m.cls.outputs]
-        for tag in by_tags:
-            table = breakdown_table(groups[tag], outputs, tag)
-            path = out_dir / f"breakdown_{tag}.md"
-            path.write_text(table, encoding="utf-8")
-            paths.append(path)
-            print(table)
+    paths = publish.write_leaderboard_report(report, suite, out_dir, formats, args.results_dir, args.audio_utterances)
+    print(to_markdown(report.leaderboard))
+    for breakdown in report.breakdowns:
+        print(report.breakdown_markdown(breakdown))
     logger.info("wrote %s", ", ".join(str(p) for p in paths))
     return 0
-
-
-def _candidate_metric_classes(suite: Any) -> list[Any]:
-    """The suite's metric classes first, then every other registered metric that loads."""
-    from urgentbench.metrics import METRICS
-
-    classes = [METRICS.get(n) for n in suite.metrics]
-    for entry in METRICS:
-        try:
-            cls = entry.load()
-        except Exception:  # a broken third-party metric cannot provide columns
-            continue
-        if cls not in classes:
-            classes.append(cls)
-    return classes
 
 
 def cmd_table(args: argparse.Namespace) -> int:
     """Print (or write) a LaTeX or Markdown table of chosen systems and metric outputs."""
     from urgentbench import runner
-    from urgentbench.report.leaderboard import summarize, unique_names as _unique_names
+    from urgentbench.layout import store_path
+    from urgentbench.report import publish
+    from urgentbench.report.summary import summarize
     from urgentbench.report.tables import build_table, render, resolve_outputs
     from urgentbench.store import ResultStore
     from urgentbench.suites import get_suite
 
     suite = get_suite(args.suite)
     names = _split(args.metrics) or [o for outs in suite.categories.values() for o in outs]
-    columns = resolve_outputs(names, _candidate_metric_classes(suite))
+    columns = resolve_outputs(names, publish.candidate_metric_classes(suite))
     metric_names = list(dict.fromkeys(cls.name for _, cls in columns))
     specs = runner.resolve_metrics(metric_names, suite, skip_unavailable=True)
     missing = [n for n in metric_names if n not in {s.name for s in specs}]
     if missing:
         raise runner.RunError(f"metric(s) {', '.join(missing)} are unavailable here (see `urgentbench ls metrics`)")
-    db = Path(args.results_dir) / "results.sqlite"
+    db = store_path(args.results_dir)
     if not db.exists():
         raise runner.RunError(f"{db}: no results yet; run `urgentbench run --suite {suite.name} ...` first")
-    wanted = _split(args.systems)
     with ResultStore(db) as store:
         summaries = summarize(store, suite, specs, systems=None)
-    unique = _unique_names(summaries)
-    by_name = {unique[id(s)]: s for s in summaries}
-    if wanted:
-        rows = {}
-        for name in wanted:
-            match = [n for n, s in by_name.items() if name in (n, s.system)]
-            if not match:
-                from urgentbench.report.escape import one_line as _one_line
-
-                stored = ", ".join(_one_line(n) for n in by_name) or "none"
-                raise ValueError(f"no stored results of {name!r} on {suite.name}; stored: {stored}")
-            rows.update({n: by_name[n] for n in match})
-    else:
-        rows = by_name
-    reference = args.reference
-    if reference is not None and reference not in rows:
-        alias = [n for n, s in rows.items() if s.system == reference]
-        reference = alias[0] if len(alias) == 1 else reference
-    table = build_table(suite, rows, columns, show_ci=args.ci, reference=reference, test=args.test,
-                        alpha=args.alpha, digits=args.digits, missing=args.missing, metrics=specs)
+    rows = publish.select_systems(summaries, _split(args.systems), suite)
+    table = build_table(suite, rows, columns, show_ci=args.ci, reference=publish.resolve_reference(args.reference, rows),
+                        test=args.test, alpha=args.alpha, digits=args.digits, missing=args.missing, metrics=specs)
     text = render(table, args.format)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
