@@ -36,6 +36,27 @@ class DegradationSpec:
         return cls(name=d["name"], params=dict(d.get("params") or {}))
 
 
+class Transcript(str):
+    """A transcript that knows its language: what :attr:`Utterance.text` holds when the
+    utterance has a ``language``.
+
+    It is a plain ``str`` everywhere (equality, JSON, hashing); metrics receive the
+    utterance's text as their ``transcript`` argument, so an ASR metric reads the
+    language from it (``getattr(transcript, "language", None)``) without every metric's
+    signature growing a parameter.
+    """
+
+    __slots__ = ("language",)
+
+    def __new__(cls, text: str, language: str | None = None) -> Transcript:
+        obj = super().__new__(cls, text)
+        obj.language = language
+        return obj
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Transcript, (str(self), self.language))
+
+
 @dataclass
 class Utterance:
     """One test item of a suite.
@@ -52,6 +73,12 @@ class Utterance:
         degradations: The chain applied to ``clean`` to make the noisy input.
         tags: Labels for per-condition breakdowns (``{"condition": "noise+reverb"}``).
         render_sha256: sha256 of the rendered 16-bit noisy input, for bit-exact checks.
+        language: Language of the speech (ISO 639 code as the corpus gives it, e.g. ``eng``
+            or ``de``), if known; ASR metrics decode with it.
+        noisy_sha256: sha256 of the recorded ``noisy`` file's bytes; rendering refuses a
+            file that differs.
+        clean_sha256: sha256 of the ``clean`` file's bytes; rendering refuses a file that
+            differs.
     """
 
     id: str
@@ -64,18 +91,26 @@ class Utterance:
     degradations: list[DegradationSpec] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     render_sha256: str | None = None
+    language: str | None = None
+    noisy_sha256: str | None = None
+    clean_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.text is not None and self.language:
+            self.text = Transcript(self.text, self.language)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form of one manifest line (fields with None are omitted)."""
         d: dict[str, Any] = {"id": self.id, "sample_rate": self.sample_rate}
         for key in ("clean", "noisy", "text", "speaker"):
             if getattr(self, key) is not None:
-                d[key] = getattr(self, key)
+                d[key] = str(getattr(self, key))
         d["seed"] = self.seed
         d["degradations"] = [s.to_dict() for s in self.degradations]
         d["tags"] = dict(self.tags)
-        if self.render_sha256:
-            d["render_sha256"] = self.render_sha256
+        for key in ("render_sha256", "language", "noisy_sha256", "clean_sha256"):
+            if getattr(self, key):
+                d[key] = getattr(self, key)
         return d
 
     @classmethod
@@ -107,6 +142,9 @@ class Utterance:
             degradations=[DegradationSpec.from_dict(s) for s in d.get("degradations") or []],
             tags={str(k): str(v) for k, v in (d.get("tags") or {}).items()},
             render_sha256=d.get("render_sha256"),
+            language=d.get("language"),
+            noisy_sha256=d.get("noisy_sha256"),
+            clean_sha256=d.get("clean_sha256"),
         )
 
     @property

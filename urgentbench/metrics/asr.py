@@ -30,7 +30,15 @@ What follows URGENT:
 - the system value is the corpus-level rate: total edits / total reference units over
   all utterances (a micro-average), not the mean of the per-utterance rates.
 
-Decoding (both backends): ``language="en"``, beam search (beam 5), no VAD, no conditioning on previous
+Multilingual suites (URGENT 2025's ``utt2lang``): an utterance whose transcript carries a
+language (:class:`urgentbench.manifest.Transcript`, set from the manifest's ``language``) is
+decoded in that language and normalised as URGENT 2025 does (English normaliser for English
+WER, Whisper's basic normaliser for CER and for WER of other languages; see
+:mod:`urgentbench.metrics.asr_language`). A reference written ``<not-available>`` is skipped,
+as the official scripts skip it. Utterances without a language keep the English behaviour
+described here.
+
+Decoding (both backends): ``language="en"`` (or the utterance's language), beam search (beam 5), no VAD, no conditioning on previous
 text, and temperature 0 only. faster-whisper's default temperature fallback re-decodes
 hard segments by random sampling, which made transcripts of the same noisy input differ
 from run to run (seeding CTranslate2 did not help); a benchmark needs repeatable numbers.
@@ -45,12 +53,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from urgentbench.metrics._threads import resolve_threads
+from urgentbench.metrics.asr_language import NOT_AVAILABLE, urgent_texts, whisper_language
 from urgentbench.metrics.base import BatchItem, Metric, MetricError, Output, length_buckets
 from urgentbench.requirements import Availability, PackageRequirement, check_requirements, pip
 from urgentbench.validation import require_int
@@ -136,6 +146,16 @@ OPENAI_SIZES = (
     "large-v1", "large-v2", "large-v3", "large", "large-v3-turbo", "turbo",
 )
 _TORCH_INSTALL = "pip install torch==2.13.0"
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """A normalised reference: the strings WER and CER compare, and the language (None: English-only path)."""
+
+    wer_text: str
+    cer_text: str
+    language: str | None
+    whisper_code: str | None
 
 
 class WhisperErrorRate(Metric):
@@ -368,11 +388,18 @@ class WhisperErrorRate(Metric):
             raise text
         return text
 
-    def transcribe_many(self, waveforms: Sequence[np.ndarray]) -> list[str | Exception]:
+    def transcribe_many(
+        self, waveforms: Sequence[np.ndarray], languages: Sequence[str | None] | None = None
+    ) -> list[str | Exception]:
         """Raw transcripts of several 16 kHz waveforms, decoded as one batch where the backend can.
 
         A transcript that is a repetition loop by Whisper's own criterion (gzip compression
         ratio above 2.4) is decoded again, deterministically, with repeated trigrams forbidden.
+
+        Args:
+            waveforms: 16 kHz mono waveforms.
+            languages: Whisper's language code of each waveform (None entries, or no list:
+                English).
 
         Returns:
             One transcript per waveform, or the exception its decoding raised.
@@ -381,25 +408,42 @@ class WhisperErrorRate(Metric):
             self.setup()
         audios = [np.ascontiguousarray(w, dtype=np.float32) for w in waveforms]
         beam = self.options["beam_size"]
-        texts = self._backend.transcribe_batch(audios, beam)
+        langs = [lang or "en" for lang in languages] if languages is not None else None
+        if langs is not None and all(lang == "en" for lang in langs):
+            langs = None  # the English-only call, as before languages existed
+        extra: dict[str, Any] = {} if langs is None else {"languages": langs}
+        texts = self._backend.transcribe_batch(audios, beam, **extra)
         loops = [
             i for i, t in enumerate(texts) if isinstance(t, str) and compression_ratio(t) > COMPRESSION_RATIO_THRESHOLD
         ]
         if loops:
             logger.debug("repetition loop in %d transcript(s); decoding again without repeated trigrams", len(loops))
-            again = self._backend.transcribe_batch([audios[i] for i in loops], beam, no_repeat_ngram_size=3)
+            again_extra: dict[str, Any] = {} if langs is None else {"languages": [langs[i] for i in loops]}
+            again = self._backend.transcribe_batch([audios[i] for i in loops], beam, no_repeat_ngram_size=3, **again_extra)
             for i, text in zip(loops, again):
                 texts[i] = text
         return texts
 
-    def _check(self, estimate: np.ndarray, sample_rate: int, transcript: str | None) -> tuple[np.ndarray, str]:
-        """The waveform as float32 and the normalised reference text, or MetricError."""
+    def _check(self, estimate: np.ndarray, sample_rate: int, transcript: str | None) -> tuple[np.ndarray, _Reference]:
+        """The waveform as float32 and the normalised reference, or MetricError."""
         if sample_rate != _SR:
             raise MetricError(f"Whisper needs {_SR} Hz audio, got {sample_rate} Hz")
         if transcript is None or not transcript.strip():
             raise MetricError("no reference transcript for this utterance (WER/CER undefined)")
-        reference_text = self.normalize(transcript)
-        if not reference_text:
+        if transcript.strip() == NOT_AVAILABLE:
+            raise MetricError(f"reference transcript is {NOT_AVAILABLE} (skipped, as URGENT's calculate_wer.py does)")
+        language = getattr(transcript, "language", None)
+        if language:
+            try:
+                code = whisper_language(language)
+            except ValueError as exc:
+                raise MetricError(str(exc)) from None
+            wer_text, cer_text = urgent_texts(transcript, language)
+            reference_text = _Reference(wer_text, cer_text, language, code)
+        else:
+            english = self.normalize(transcript)
+            reference_text = _Reference(english, english, None, None)
+        if not reference_text.wer_text or not reference_text.cer_text:
             raise MetricError(f"reference transcript {transcript!r} is empty after normalisation")
         x = np.asarray(estimate, dtype=np.float32)
         if x.ndim != 1 or x.size == 0:
@@ -408,8 +452,15 @@ class WhisperErrorRate(Metric):
             raise MetricError("audio contains NaN or Inf samples")
         return x, reference_text
 
-    def _result(self, reference_text: str, hypothesis: str) -> dict[str, Any]:
-        counts = error_counts(reference_text, self.normalize(hypothesis))
+    def _result(self, reference: _Reference, hypothesis: str) -> dict[str, Any]:
+        if reference.language is None:
+            counts = error_counts(reference.wer_text, self.normalize(hypothesis))
+        else:  # URGENT 2025: WER and CER may compare differently normalised strings
+            hyp_wer, hyp_cer = urgent_texts(hypothesis, reference.language)
+            words = error_counts(reference.wer_text, hyp_wer)
+            chars = error_counts(reference.cer_text, hyp_cer)
+            counts = {k: words[k] for k in ("wer_edits", "wer_ref_words")}
+            counts.update({k: chars[k] for k in ("cer_edits", "cer_ref_chars")})
         return {
             "wer": counts["wer_edits"] / counts["wer_ref_words"],
             "cer": counts["cer_edits"] / counts["cer_ref_chars"],
@@ -436,8 +487,11 @@ class WhisperErrorRate(Metric):
             MetricError: For a wrong rate, or a missing or (after normalisation) empty
                 reference transcript.
         """
-        x, reference_text = self._check(estimate, sample_rate, transcript)
-        return self._result(reference_text, self.transcribe(x))
+        x, reference = self._check(estimate, sample_rate, transcript)
+        text = self.transcribe_many([x], [reference.whisper_code])[0]
+        if isinstance(text, Exception):
+            raise text
+        return self._result(reference, text)
 
     def compute_batch(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
         """Score several utterances, decoding length-bucketed batches of :attr:`batch_size` at once.
@@ -449,7 +503,7 @@ class WhisperErrorRate(Metric):
             One entry per item: the output of :meth:`compute`, or the exception it raises.
         """
         out: list[dict[str, Any] | Exception | None] = [None] * len(items)
-        ready: list[tuple[int, np.ndarray, str]] = []
+        ready: list[tuple[int, np.ndarray, _Reference]] = []
         for i, item in enumerate(items):
             try:
                 x, reference_text = self._check(item.estimate, item.sample_rate, item.transcript)
@@ -458,7 +512,7 @@ class WhisperErrorRate(Metric):
                 continue
             ready.append((i, x, reference_text))
         for bucket in length_buckets([len(x) for _, x, _ in ready], self.batch_size):
-            texts = self.transcribe_many([ready[k][1] for k in bucket])
+            texts = self.transcribe_many([ready[k][1] for k in bucket], [ready[k][2].whisper_code for k in bucket])
             for k, text in zip(bucket, texts):
                 i, _, reference_text = ready[k]
                 out[i] = text if isinstance(text, Exception) else self._result(reference_text, text)

