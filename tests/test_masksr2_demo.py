@@ -342,3 +342,21 @@ def test_score_published_and_rank(prepared: Path, tmp_path: Path):
     assert "MaskSR2-L (published)" in to_markdown(lb)
     # scoring again computes nothing
     assert md.score_published("bwe-1k", results, metrics=["pesq", "sdr"], progress=False)["bwe-1k"].jobs == 0
+
+
+def test_cli_builds_the_committed_suites_and_refuses_corpora_without_outputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    from urgentbench.cli import main
+
+    assert main(["-q", "data", "build-suite", "masksr2-demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in EXPECTED_UTTERANCES:
+        assert f"masksr2-demo/{name}: built " in out
+        for f in ("card.yaml", "manifest.jsonl"):
+            assert (tmp_path / "masksr2-demo" / name / f).read_bytes() == (md.SUITES_ROOT / name / f).read_bytes()
+    assert "`urgentbench data build-suite masksr2-demo`" in (md.SUITES_ROOT / "gsr" / "card.yaml").read_text()
+    assert main(["-q", "data", "score-published", "vctk"]) == 2
+    assert main(["-q", "data", "build-suite", "vctk"]) == 2
+    err = capsys.readouterr().err
+    assert "corpus 'vctk' publishes no system outputs" in err and "corpus 'vctk' has no suites of its own" in err

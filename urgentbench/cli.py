@@ -435,11 +435,10 @@ def cmd_data_prepare(args: argparse.Namespace) -> int:
 
 def cmd_data_score_published(args: argparse.Namespace) -> int:
     """Score the outputs a corpus publishes (the MaskSR2 demo page's systems) on its sub-suites."""
-    if args.corpus != "masksr2-demo":
-        raise ValueError(f"corpus {args.corpus!r} publishes no system outputs; only masksr2-demo does")
-    from urgentbench.data.masksr2_demo import score_published
+    from urgentbench.data.corpora import CORPORA
 
-    score_published(
+    corpus = CORPORA.get(args.corpus)()
+    corpus.score_published(
         args.condition,
         args.results_dir,
         args.jobs,
@@ -447,7 +446,7 @@ def cmd_data_score_published(args: argparse.Namespace) -> int:
         skip_unavailable=args.skip_unavailable,
         progress=not args.quiet,
     )
-    print(f"scored; rank them with: urgentbench leaderboard --suite masksr2-demo/<condition> --results-dir {args.results_dir}")
+    print(f"scored; rank them with: urgentbench leaderboard --suite {corpus.name}/<condition> --results-dir {args.results_dir}")
     return 0
 
 
@@ -477,9 +476,15 @@ def cmd_data_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_data_build_suite(args: argparse.Namespace) -> int:
-    """Build the manifest and card of a VCTK-based suite (gsr, bwe-*, declip-*) from the prepared corpora."""
+    """Build the manifest and card of a VCTK-based suite (gsr, bwe-*, declip-*), or every suite of a corpus."""
+    from urgentbench.data.corpora import CORPORA
     from urgentbench.data.vctk_suites import SUITE_NAMES, build_suite
 
+    if args.suite in CORPORA.names():
+        written = CORPORA.get(args.suite)().build_suites(Path(args.out).expanduser() if args.out else None)
+        for name, card in written.items():
+            print(f"{name}: built {card.parent / 'manifest.jsonl'}")
+        return 0
     names = list(SUITE_NAMES) if args.suite == "all" else [args.suite]
     for name in names:
         if name not in SUITE_NAMES:
@@ -765,9 +770,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_data_score_published)
     q = data_sub.add_parser("ls", help="list corpora, whether they are prepared, and their licences")
     q.set_defaults(func=cmd_data_ls)
-    q = data_sub.add_parser("build-suite", help="build a VCTK-based suite's manifest from the prepared corpora",
+    q = data_sub.add_parser("build-suite", help="build a VCTK-based suite's manifest (or a corpus's suites)",
                             epilog="example: urgentbench data prepare vctk && urgentbench data build-suite bwe-4k")
-    q.add_argument("suite", help="gsr, bwe-1k, bwe-2k, bwe-4k, bwe-8k, declip-0.1, declip-0.25 or all")
+    q.add_argument("suite", help="gsr, bwe-1k, bwe-2k, bwe-4k, bwe-8k, declip-0.1, declip-0.25 or all; or a corpus "
+                                 "name, for every suite of its own (masksr2-demo)")
     q.add_argument("--out", metavar="DIR", help="folder of suite folders (default: the project's data_manifests)")
     q.set_defaults(func=cmd_data_build_suite)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class CorpusError(RuntimeError):
@@ -23,6 +24,10 @@ class Corpus:
     copy (``source``) or downloads from the official source (``source=None``), verifies
     every file the suites use against pinned sha256 and size, records the prepared root
     with :func:`urgentbench.data.record_corpus`, and returns it.
+
+    A corpus that defines suites of its own implements :meth:`build_suites`
+    (``urgentbench data build-suite <corpus>``); one that publishes system outputs
+    implements :meth:`score_published` (``urgentbench data score-published <corpus>``).
     """
 
     name: ClassVar[str]
@@ -43,3 +48,45 @@ class Corpus:
             CorpusError: Listing every missing, corrupt, wrong-rate or unreadable file.
         """
         raise NotImplementedError
+
+    def build_suites(self, out_dir: Path | None = None) -> dict[str, Path]:
+        """Write the manifests and cards of the suites made from this corpus (deterministic).
+
+        Args:
+            out_dir: Folder of the suite folders (default: the project's ``data_manifests``).
+
+        Returns:
+            Suite name -> card path.
+
+        Raises:
+            ValueError: When the corpus has no suites of its own.
+        """
+        raise ValueError(f"corpus {self.name!r} has no suites of its own to build")
+
+    def score_published(
+        self,
+        condition: str = "all",
+        results_dir: str | os.PathLike = "results",
+        jobs: int = 1,
+        metrics: list[str] | None = None,
+        *,
+        skip_unavailable: bool = False,
+        progress: bool = True,
+    ) -> dict[str, Any]:
+        """Score the system outputs the corpus publishes on its suites, as entries like any other.
+
+        Args:
+            condition: A sub-suite of the corpus, or ``"all"``.
+            results_dir: Results folder.
+            jobs: Worker processes.
+            metrics: Metric names (default: each suite's).
+            skip_unavailable: Skip metrics whose packages are missing instead of failing.
+            progress: Show progress bars.
+
+        Returns:
+            Sub-suite -> :class:`urgentbench.runner.RunReport`.
+
+        Raises:
+            ValueError: When the corpus publishes no system outputs.
+        """
+        raise ValueError(f"corpus {self.name!r} publishes no system outputs")
