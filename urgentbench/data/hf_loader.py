@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -55,7 +56,7 @@ DATASETS_INSTALL = "pip install 'urgentbench[data]' (the Hugging Face datasets p
 _DATA_FILE_BUILDERS = {".parquet": "parquet", ".arrow": "arrow", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 
 
-class HubError(RuntimeError):
+class HubError(ValueError):
     """A dataset that cannot be loaded; the message is one line naming the source and the fix."""
 
 
@@ -315,7 +316,8 @@ def probe_audio(data: bytes) -> AudioProbe:
     try:
         info = sf.info(io.BytesIO(data))
     except Exception as exc:  # LibsndfileError, RuntimeError, TypeError
-        raise ValueError(f"unreadable audio ({_first_line(exc)})") from None
+        reason = re.sub(r"^Error opening <[^>]*>: ", "", _first_line(exc))
+        raise ValueError(f"unreadable audio ({reason})") from None
     return AudioProbe(int(info.samplerate), int(info.channels), int(info.frames), str(info.format))
 
 
