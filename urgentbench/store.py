@@ -420,6 +420,17 @@ class ResultStore:
             out.append(ScoreRow(key, utt_id, None if result is None else json.loads(result), error, seconds, failure))
         return out
 
+    def row_runs(self, key: ScoreKey) -> dict[str, int]:
+        """Utterance id -> id of the run that wrote the row stored for ``key`` (for provenance)."""
+        return {
+            utt_id: int(run_id)
+            for utt_id, run_id in self._db.execute(
+                "SELECT utt_id, run_id FROM scores WHERE suite=? AND suite_version=? AND system=? AND config_hash=? "
+                "AND metric=? AND metric_version=? AND metric_config=?",
+                _key_tuple(key),
+            )
+        }
+
     def other_configs(self, key: ScoreKey) -> list[tuple[str, str, int]]:
         """Other (metric version, metric config) pairs stored for the same system and metric.
 
