@@ -39,6 +39,9 @@ CORPORA.register("dns2020", "urgentbench.data.dns2020:DNS2020")
 CORPORA.register("masksr2-demo", "urgentbench.data.masksr2_demo:MaskSR2Demo")
 CORPORA.register("vctk", "urgentbench.data.vctk:VCTK")
 CORPORA.register("demand", "urgentbench.data.demand:DEMAND")
+CORPORA.register("urgent2024", "urgentbench.data.urgent_official:URGENT2024")
+CORPORA.register("urgent2025", "urgentbench.data.urgent_official:URGENT2025")
+CORPORA.register("urgent2026-validation", "urgentbench.data.urgent_official:URGENT2026Validation")
 
 #: The first bytes of a Git-LFS pointer file (what a clone without LFS holds instead of the audio).
 _LFS_POINTER_PREFIX = b"version https://git-lfs"

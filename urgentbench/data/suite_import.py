@@ -143,6 +143,7 @@ def materialise(
     what: str,
     data_dir: str | os.PathLike | None = None,
     path_prefix: str | None = None,
+    disk_root: tuple[Path, str] | None = None,
 ) -> list[Utterance]:
     """Check every item's audio and build the utterances; nothing is written when anything is wrong.
 
@@ -154,7 +155,10 @@ def materialise(
             ``<data_dir>/noisy/<id><ext>`` and ``<data_dir>/clean/<id><ext>``; the folder is
             replaced as a whole once everything checked out.
         path_prefix: Manifest path prefix for written files (``@urgent2024/test-nonblind``);
-            default: their absolute paths. Files on disk are always referred to absolutely.
+            default: their absolute paths.
+        disk_root: ``(folder, prefix)``: files on disk inside ``folder`` are referred to as
+            ``<prefix>/<path relative to folder>`` (a prepared corpus, ``@urgent2025``); other
+            files on disk by their absolute path.
 
     Returns:
         One utterance per item, in the items' order.
@@ -182,7 +186,7 @@ def materialise(
         for index, item in enumerate(items):
             if index in repeats:
                 continue
-            utt = _check_item(item, problems, staging, path_prefix, data_dir)
+            utt = _check_item(item, problems, staging, path_prefix, data_dir, disk_root)
             if utt is not None:
                 utterances.append(utt)
         if problems:
@@ -220,6 +224,7 @@ def _check_item(
     staging: Path | None,
     prefix: str | None,
     data_dir: str | os.PathLike | None,
+    disk_root: tuple[Path, str] | None = None,
 ) -> Utterance | None:
     """The utterance of one item, or None after appending its problems (one line)."""
     label = f"{item.where}: {item.id}"
@@ -252,10 +257,10 @@ def _check_item(
         return None
     assert noisy_probe is not None and noisy_data is not None
     try:
-        noisy_path = _place(item.noisy, noisy_data, noisy_probe, "noisy", item.id, staging, prefix, data_dir)
+        noisy_path = _place(item.noisy, noisy_data, noisy_probe, "noisy", item.id, staging, prefix, data_dir, disk_root)
         clean_path = None
         if item.clean is not None and clean_data is not None and clean_probe is not None:
-            clean_path = _place(item.clean, clean_data, clean_probe, "clean", item.id, staging, prefix, data_dir)
+            clean_path = _place(item.clean, clean_data, clean_probe, "clean", item.id, staging, prefix, data_dir, disk_root)
     except ValueError as exc:
         problems.append(f"{label}: {exc}")
         return None
@@ -282,11 +287,15 @@ def _place(
     staging: Path | None,
     prefix: str | None,
     data_dir: str | os.PathLike | None,
+    disk_root: tuple[Path, str] | None = None,
 ) -> str:
     """The manifest path of one file; dataset bytes are written into the staging folder."""
     if ref.data is None:
         assert ref.path is not None
-        return str(ref.path.resolve())
+        resolved = ref.path.resolve()
+        if disk_root is not None and resolved.is_relative_to(disk_root[0].resolve()):
+            return f"{disk_root[1].rstrip('/')}/{resolved.relative_to(disk_root[0].resolve()).as_posix()}"
+        return str(resolved)
     if staging is None or data_dir is None:
         raise ValueError("encoded audio needs a data folder to be written to")
     relative = f"{role}/{safe_name(uid)}{file_extension(probe, ref.name)}"
