@@ -428,7 +428,9 @@ def cmd_data_prepare(args: argparse.Namespace) -> int:
     corpus = CORPORA.get(args.corpus)()
     source = Path(args.source).expanduser() if args.source else None
     dest = Path(args.dest).expanduser() if args.dest else None
-    root = corpus.prepare(source, dest=dest, progress=not args.quiet)
+    from urgentbench.data.import_cli import prepare_kwargs
+
+    root = corpus.prepare(source, dest=dest, progress=not args.quiet, **prepare_kwargs(corpus, args))
     print(f"{corpus.name}: verified and recorded at {root}")
     return 0
 
@@ -758,7 +760,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("corpus", help="corpus name (see `urgentbench data ls`)")
     q.add_argument("--from", dest="source", metavar="DIR", help="verify this local copy, do not download")
     q.add_argument("--dest", metavar="DIR", help="download folder (default: $URGENTBENCH_DATA/<corpus>)")
+    from urgentbench.data.import_cli import add_prepare_options, add_suite_parser
+
+    add_prepare_options(q)
     q.set_defaults(func=cmd_data_prepare)
+    add_suite_parser(sub)
     q = data_sub.add_parser("score-published", help="score a corpus's published system outputs",
                             epilog="example: urgentbench data score-published masksr2-demo --condition gsr")
     q.add_argument("corpus")
