@@ -80,7 +80,8 @@ class Registry(Generic[T]):
         self._lock = threading.RLock()
         self._entry_points_loaded = entry_point_group is None
         self._discoverers: list[Callable[[Registry[T]], None]] = []
-        self._discovered = False
+        #: Discoverers not run since they were added or since the last :meth:`rescan`.
+        self._undiscovered: list[Callable[[Registry[T]], None]] = []
         self._discovered_keys: set[str] = set()
 
     def register(
@@ -112,9 +113,14 @@ class Registry(Generic[T]):
                 self._aliases[alias.lower()] = key
 
     def add_discoverer(self, discover: Callable[[Registry[T]], None]) -> None:
-        """Add a callable that registers plug-ins lazily (e.g. by scanning a folder)."""
-        self._discoverers.append(discover)
-        self._discovered = False
+        """Add a callable that registers plug-ins lazily (e.g. by scanning a folder), run on the next lookup.
+
+        Each discoverer runs once (again after :meth:`rescan`); one added while others run
+        (a discoverer importing a package that adds its own) runs in the same lookup.
+        """
+        with self._lock:
+            self._discoverers.append(discover)
+            self._undiscovered.append(discover)
 
     def rescan(self) -> None:
         """Forget what the discoverers found and scan again (e.g. after a search path changed)."""
@@ -125,16 +131,17 @@ class Registry(Generic[T]):
                     for alias in (key, *[a.lower() for a in entry.aliases]):
                         self._aliases.pop(alias, None)
             self._discovered_keys = set()
-            self._discovered = False
+            self._undiscovered = list(self._discoverers)
 
     def _ensure_discovered(self) -> None:
         with self._lock:
-            if not self._discovered:
-                self._discovered = True
+            while self._undiscovered:
+                discover = self._undiscovered.pop(0)
                 before = set(self._entries)
-                for discover in self._discoverers:
+                try:
                     discover(self)
-                self._discovered_keys |= set(self._entries) - before
+                finally:
+                    self._discovered_keys |= set(self._entries) - before
             if not self._entry_points_loaded:
                 self._entry_points_loaded = True
                 self._load_entry_points()

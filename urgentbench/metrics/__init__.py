@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from urgentbench.assets.registry import declare_pin_modules
 from urgentbench.metrics.base import CATEGORIES, Metric, MetricError, Output
 from urgentbench.registry import Registry
 
@@ -27,6 +28,18 @@ _BUILTIN = {
 }
 for _name, (_target, _aliases) in _BUILTIN.items():
     METRICS.register(_name, _target, aliases=_aliases)
+
+#: Modules declaring the assets the built-in metrics load, each as ``ASSET_PINS``
+#: (``(asset, aliases)`` pairs, defined beside the metric).
+ASSET_MODULES = (
+    "urgentbench.metrics.whisper_backends",
+    "urgentbench.metrics.nisqa",
+    "urgentbench.metrics.utmos",
+    "urgentbench.metrics.rawnet3",
+    "urgentbench.metrics._ssl",
+)
+
+declare_pin_modules(ASSET_MODULES)
 
 
 def get_metric_class(name: str) -> type[Metric]:

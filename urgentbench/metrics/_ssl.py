@@ -97,6 +97,9 @@ WAV2VEC2_ESPEAK = _hf_asset(
     ("metric lps",),
 )
 
+#: The assets of SpeechBERTScore and LPS (registered by :mod:`urgentbench.metrics`).
+ASSET_PINS = ((HUBERT_BASE_LS960, ()), (MHUBERT_147, ()), (WAV2VEC2_ESPEAK, ()))
+
 #: Parameters that only training uses; a checkpoint may lack them without harm.
 _TRAINING_ONLY = ("masked_spec_embed",)
 

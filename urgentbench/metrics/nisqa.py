@@ -48,6 +48,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from urgentbench.assets import Asset, AssetFile, DownloadSource
 from urgentbench.metrics._threads import resolve_threads
 from urgentbench.metrics.base import Metric, MetricError, Output
 from urgentbench.requirements import PackageRequirement, pip
@@ -57,6 +58,42 @@ logger = logging.getLogger(__name__)
 #: The asset holding ``nisqa.tar`` (NISQA v2.0).
 ASSET = "nisqa-v2"
 _CHECKPOINT = "nisqa.tar"
+
+#: NISQA weights: gabrielmittag/NISQA ``weights/`` (NISQA v2.0, master branch).
+_NISQA_URL = "https://github.com/gabrielmittag/NISQA/raw/master/weights"
+_NISQA_LICENCE = (
+    "CC-BY-NC-SA-4.0 (NISQA model weights by Gabriel Mittag, TU Berlin: non-commercial use only, "
+    "attribution required, adaptations under the same licence; see weights/LICENSE_model_weights)"
+)
+
+NISQA_V2 = Asset(
+    name=ASSET,
+    description="NISQA v2.0 speech quality model (MOS, noisiness, discontinuity, coloration, loudness)",
+    licence=_NISQA_LICENCE,
+    homepage="https://github.com/gabrielmittag/NISQA",
+    used_by=("metric nisqa",),
+    files=(
+        AssetFile(_CHECKPOINT, "7ec4cf937514dd3f8860b21e66fabd8ca87a168572675ef8d979c4c4ad2e805c", 1_051_663),
+    ),
+    sources=(DownloadSource(urls={_CHECKPOINT: (f"{_NISQA_URL}/{_CHECKPOINT}",)}),),
+)
+
+NISQA_TTS = Asset(
+    name="nisqa-tts",
+    description="NISQA-TTS v1 naturalness model for synthesised speech (no built-in metric uses it yet)",
+    licence=_NISQA_LICENCE,
+    homepage="https://github.com/gabrielmittag/NISQA",
+    files=(
+        AssetFile(
+            "nisqa_tts.tar", "c556a954cd9536360b4fe6f524ad432816509cd22f436f345b281a7851360656", 1_237_159
+        ),
+    ),
+    sources=(DownloadSource(urls={"nisqa_tts.tar": (f"{_NISQA_URL}/nisqa_tts.tar",)}),),
+)
+
+#: The assets of the ``nisqa`` metric with their aliases (registered by :mod:`urgentbench.metrics`).
+ASSET_PINS = ((NISQA_V2, ("nisqa",)), (NISQA_TTS, ()))
+
 #: Checkpoint arguments handed to NISQA_DIM (the same keys as nisqaModel._loadModel).
 _MODEL_KEYS = (
     "ms_seg_length", "ms_n_mels",

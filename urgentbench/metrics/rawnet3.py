@@ -64,6 +64,9 @@ RAWNET3_VOXCELEBS12 = Asset(
     sources=(DownloadSource(urls={CHECKPOINT: (f"{_BASE}/{CHECKPOINT}",), CONFIG: (f"{_BASE}/{CONFIG}",)}),),
 )
 
+#: The assets of RawNet3 speaker similarity (registered by :mod:`urgentbench.metrics`).
+ASSET_PINS = ((RAWNET3_VOXCELEBS12, ()),)
+
 #: Packages the RawNet3 embedder imports.
 PACKAGES = (
     PackageRequirement("torch", "pip install torch==2.13.0"),

@@ -69,6 +69,9 @@ UTMOS22_STRONG = Asset(
     sources=(DownloadSource(urls={CHECKPOINT: (f"{_RELEASE}/{CHECKPOINT}",)}),),
 )
 
+#: The assets of the ``utmos`` metric with their aliases (registered by :mod:`urgentbench.metrics`).
+ASSET_PINS = ((UTMOS22_STRONG, ()),)
+
 
 def resample_sinc_hann(x: Any, orig_rate: int, new_rate: int) -> Any:
     """Resample like ``torchaudio.functional.resample`` with its defaults (what SpeechMOS calls).

