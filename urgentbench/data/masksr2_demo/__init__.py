@@ -42,7 +42,6 @@ Command line::
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -184,17 +183,6 @@ class MaskSR2Demo(Corpus):
         folder = SUITES_ROOT if out_dir is None else Path(out_dir) / CORPUS_NAME
         return {f"{CORPUS_NAME}/{name}": card for name, card in build_suites(folder).items()}
 
-    def score_published(
-        self,
-        condition: str = "all",
-        results_dir: str | os.PathLike = "results",
-        jobs: int = 1,
-        metrics: list[str] | None = None,
-        *,
-        skip_unavailable: bool = False,
-        progress: bool = True,
-    ) -> dict[str, Any]:
-        """Score the page's published systems and ``noisy`` on the sub-suites (:func:`score_published`)."""
-        return score_published(
-            condition, results_dir, jobs, metrics, skip_unavailable=skip_unavailable, progress=progress
-        )
+    def score_published(self, condition: str = "all", *args: Any, **options: Any) -> dict[str, Any]:
+        """Score the page's published systems and ``noisy`` on the sub-suites (:func:`score_published`, same arguments)."""
+        return score_published(condition, *args, **options)
