@@ -180,8 +180,13 @@ def read_kaldi(
             if key not in ids:
                 problems.append(f"{Path(table).name}:{lineno}: id {key!r} is not in {noisy.name}")
     items = []
+    seen: dict[str, str] = {}
     for lineno, key, value in entries:
         where = f"{noisy.name}:{lineno}"
+        if key in seen:
+            problems.append(f"{where}: duplicate id {key!r} (first at {seen[key]})")
+            continue
+        seen[key] = where
         issues: list[str] = []
         noisy_path = _table_audio(value, bases, issues, "noisy")
         clean_ref = None
@@ -319,9 +324,14 @@ def read_dataset(
     base = Path(source.path).expanduser() if source.is_local else None
     items: list[ImportItem] = []
     problems: list[str] = []
+    seen: dict[str, str] = {}
     for index, row in enumerate(iter_rows(dataset)):
         uid = str(row[mapping.id]) if mapping.id and row.get(mapping.id) is not None else f"{index:06d}"
         where = f"row {index}"
+        if uid in seen:
+            problems.append(f"{where}: duplicate id {uid!r} (first at {seen[uid]})")
+            continue
+        seen[uid] = where
         issues = []
         noisy = _cell_audio(row.get(mapping.noisy), base, issues, f"{mapping.noisy}")
         clean = None

@@ -28,6 +28,7 @@ from typing import Any
 
 from urgentbench.data.hf_loader import AudioProbe, file_extension, probe_audio
 from urgentbench.manifest import Utterance, write_manifest
+from urgentbench.suites import PROJECT_SUITES_DIR, SUITES
 
 __all__ = [
     "AudioRef",
@@ -203,18 +204,18 @@ def materialise(
     return utterances
 
 
-_WHERE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):")
-_ROW = re.compile(r"^row (?P<row>\d+):")
+_WHERE = re.compile(r"^(?P<file>[^\s:]*(?:\s[^\s:]+)*?):(?P<line>\d+):")
+_ROW = re.compile(r"^(?P<prefix>[^:]*?)row (?P<row>\d+):")
 
 
 def _problem_order(problem: str) -> tuple[str, int]:
-    """Sort key: by table and line number (``wav.scp:12:``) or row (``row 7:``); others first."""
+    """Sort key: by table and line number (``wav.scp:12:``) or row (``[subset ]row 7:``); others first."""
+    match = _ROW.match(problem)
+    if match:
+        return f"{match['prefix']}row", int(match["row"])
     match = _WHERE.match(problem)
     if match:
         return match["file"], int(match["line"])
-    match = _ROW.match(problem)
-    if match:
-        return "row", int(match["row"])
     return "", 0
 
 
@@ -320,8 +321,6 @@ def fingerprint(utterances: Iterable[Utterance]) -> str:
 
 def default_suites_dir() -> Path:
     """Where new suites go: the first folder of ``$URGENTBENCH_SUITES_PATH``, else the project's ``data_manifests``."""
-    from urgentbench.suites import PROJECT_SUITES_DIR
-
     for entry in os.environ.get("URGENTBENCH_SUITES_PATH", "").split(os.pathsep):
         if entry:
             return Path(entry).expanduser()
@@ -390,5 +389,6 @@ def write_suite(folder: str | os.PathLike, card: dict[str, Any], utterances: Seq
     ordered.update({k: v for k, v in full.items() if k not in ordered})
     text = header.rstrip("\n") + "\n" + yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True, width=100)
     (folder / "card.yaml").write_text(text, encoding="utf-8")
+    SUITES.rescan()  # the new suite is usable at once, in this process too
     logger.info("wrote %s (%d utterances, manifest sha256 %s)", folder, len(utterances), sha)
     return folder

@@ -256,7 +256,7 @@ class _HFOfficial(_Official):
                 item.where = f"{subset} {item.where}"
             try:
                 utterances = materialise(
-                    items, read_problems, what=f"{self.name} {subset}", data_dir=root / subset,
+                    items, [f"{subset} {p}" for p in read_problems], what=f"{self.name} {subset}", data_dir=root / subset,
                     path_prefix=f"@{self.name}/{subset}",
                 )
             except SuiteImportError as exc:
