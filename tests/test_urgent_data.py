@@ -117,17 +117,18 @@ def test_prepare_urgent2024_from_local_copy_and_run(env: Path, capsys):
     assert len(utts["fileid_2"].noisy_sha256) == 64
 
     results = env / "results"
-    code = main(["-q", "run", "--suite", "urgent2024/test-nonblind", "--system", "noisy", "--protocol", "urgent2024",
-                 "--metrics", "pesq,estoi", "--jobs", "1", "--results-dir", str(results)])
+    code = main(["-q", "run", "--suite", "urgent2024/test-nonblind", "--system", "noisy,deepfilternet3",
+                 "--protocol", "urgent2024", "--metrics", "pesq,estoi", "--jobs", "1", "--results-dir", str(results)])
     assert code == 0
     rows = store_rows(results)
-    scored = {(r[4], r[5]) for r in rows if r[9] is None}
-    assert scored == {(u, m) for u in ("fileid_1", "fileid_2", "fileid_3") for m in ("pesq", "estoi")}
-    for row in rows:
-        value = json.loads(row[8])[row[5]]
-        assert np.isfinite(value) and (value > 0.5 if row[5] == "estoi" else value > 1.0), row
-    # PESQ is narrow-band at 8 kHz and wide-band above (URGENT): the 8 kHz item was scored at its own rate
-    assert any(r[4] == "fileid_1" and r[5] == "pesq" for r in rows)
+    scored = {(r[2], r[4], r[5]) for r in rows if r[9] is None}
+    assert scored == {(s, u, m) for s in ("noisy", "deepfilternet3") for u in ("fileid_1", "fileid_2", "fileid_3")
+                      for m in ("pesq", "estoi")}  # fileid_4 has no reference: no intrusive metric
+    values = {(r[2], r[4], r[5]): json.loads(r[8])[r[5]] for r in rows}
+    assert all(np.isfinite(v) and (0.3 < v <= 1.0 if k[2] == "estoi" else 1.0 <= v <= 4.65) for k, v in values.items())
+    # the enhanced outputs differ from the noisy inputs at every rate (8, 16 and 48 kHz)
+    assert all(values[("deepfilternet3", u, "estoi")] != values[("noisy", u, "estoi")]
+               for u in ("fileid_1", "fileid_2", "fileid_3"))
 
 
 def test_a_changed_source_file_is_refused_when_read(env: Path):
