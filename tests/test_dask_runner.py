@@ -265,7 +265,7 @@ def test_metric_at_a_time_runs_a_failing_system_once_per_utterance(env: Path):
 
 
 def test_scheduler_values_are_checked():
-    from urgentbench.distributed import parse_scheduler
+    from urgentbench.pipeline.options import parse_scheduler
 
     assert parse_scheduler("local:3") == ("local", 3)
     assert parse_scheduler("tcp://10.0.0.1:8786") == ("address", "tcp://10.0.0.1:8786")

@@ -36,10 +36,10 @@ from urgentbench.audio import (
     write_flac,
 )
 from urgentbench.cli import main
+from urgentbench.layout import enhanced_path
 from urgentbench.runner import (
     MetricSpec,
     directory_producer,
-    enhanced_path,
     input_paths,
     load_inputs,
     max_output_bytes,
@@ -483,7 +483,7 @@ def _rescore_si_sdr(suite: Suite, results: Path, producers: list) -> float:
 
 
 def _enhanced_file(suite: Suite, results: Path, producer) -> Path:
-    return enhanced_path(results, suite.key, producer, suite.utterances(1)[0].id)
+    return enhanced_path(results, suite.key, producer.name, producer.config_hash, suite.utterances(1)[0].id)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "overwritten", "replaced by the reference", "no checksum"])
@@ -501,7 +501,7 @@ def test_damaged_enhanced_cache_is_regenerated_and_scored_correctly(demo_cache, 
         path.write_bytes(input_paths(results, suite.key, utt.id)[1].read_bytes())
     else:
         checksum_path(path).unlink()
-    with caplog.at_level(logging.INFO, logger="urgentbench.runner"):
+    with caplog.at_level(logging.INFO, logger="urgentbench.pipeline"):
         value = _rescore_si_sdr(suite, results, producers)
     assert value == fresh_value  # not SI-SDR 50 of the reference, not a failure
     assert path.read_bytes() == good  # enhanced again, re-recorded
@@ -521,7 +521,7 @@ def test_damaged_cached_input_is_rendered_again(demo_cache, caplog):
     noisy_path, _ = input_paths(results, suite.key, utt.id)
     good = noisy_path.read_bytes()
     noisy_path.write_bytes(good[:-100] + bytes(100))
-    with caplog.at_level(logging.WARNING, logger="urgentbench.runner"):
+    with caplog.at_level(logging.WARNING, logger="urgentbench.pipeline"):
         noisy, reference = load_inputs(utt, suite.folder, results, suite.key)
     assert noisy_path.read_bytes() == good
     assert [r.getMessage() for r in caplog.records] == [

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from urgentbench.audio import AudioError, read_audio, write_flac
-from urgentbench.runner import AUDIO_EXTENSIONS, run_system
+from urgentbench.layout import AUDIO_EXTENSIONS
+from urgentbench.pipeline.prepare import run_system
 from urgentbench.systems import build_system
 
 logger = logging.getLogger(__name__)

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from urgentbench.metrics import METRICS
+from urgentbench.pipeline.specs import MetricSpec
 from urgentbench.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -93,15 +95,13 @@ class Protocol:
         """Ranked outputs that urgentbench cannot compute (their ranks are absent)."""
         return [r for refs in self.categories.values() for r in refs if not r.computable]
 
-    def metric_specs(self) -> list[Any]:
+    def metric_specs(self) -> list[MetricSpec]:
         """The metrics to run, with the pinned options, one spec per (metric, options).
 
         Raises:
             ValueError: If the protocol pins one metric with two different option sets.
         """
-        from urgentbench.runner import MetricSpec
-
-        specs: dict[str, Any] = {}
+        specs: dict[str, MetricSpec] = {}
         for ref in self.refs():
             if not ref.computable:
                 continue
@@ -129,8 +129,6 @@ class Protocol:
 
     def describe(self) -> str:
         """The protocol in words, as ``urgentbench protocols show`` prints it."""
-        from urgentbench.metrics import METRICS
-
         lines = [f"{self.name}: {self.title}", ""]
         for category, refs in self.categories.items():
             lines.append(f"{category}:")

@@ -1,18 +1,16 @@
-"""Provenance of a run: code version, environment, suite, systems and metrics with their model hashes."""
+"""Versions behind the numbers: installed package versions and the code's git commit.
+
+A run's whole provenance (suite, systems, metrics with their model hashes, protocol) is
+collected by :func:`urgentbench.pipeline.provenance.collect_provenance`.
+"""
 
 from __future__ import annotations
 
-import logging
-import platform
 import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import urgentbench
-
-logger = logging.getLogger(__name__)
 
 #: Distributions whose versions can change numbers.
 TRACKED_PACKAGES = (
@@ -75,66 +73,3 @@ def git_commit(path: Path | None = None) -> str | None:
         return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def collect_provenance(
-    suite: Any, producers: list[Any], metrics: list[Any], protocol: str | None = None
-) -> dict[str, Any]:
-    """Everything needed to tell whether two results are comparable.
-
-    Args:
-        suite: The suite.
-        producers: Systems and output folders.
-        metrics: Metric specs; each entry records the sha256 of every checkpoint it loads.
-        protocol: Name of the evaluation protocol the run follows (``--protocol``), if any.
-    """
-    from urgentbench.systems import SYSTEMS
-
-    systems = []
-    for p in producers:
-        entry: dict[str, Any] = {"name": p.name, "config_hash": p.config_hash, "options": dict(p.options)}
-        if p.is_directory:
-            entry["outputs"] = p.directory
-        else:
-            try:
-                entry.update(SYSTEMS.get(p.name).build(**dict(p.options)).provenance())
-            except Exception as exc:  # provenance must never stop a run
-                logger.warning("could not collect provenance of system %s: %s", p.name, exc)
-                entry["error"] = str(exc)
-        systems.append(entry)
-    metric_entries = []
-    for m in metrics:
-        try:
-            prov = m.build().provenance()
-        except Exception as exc:  # provenance must never stop a run
-            logger.warning("could not collect provenance of metric %s: %s", m.name, exc)
-            prov = {"error": str(exc)}
-        try:
-            models = m.cls.model_hashes({**m.cls.default_options(), **dict(m.options)})
-        except Exception as exc:  # provenance must never stop a run
-            models = {"error": str(exc)}
-        metric_entries.append({"name": m.name, "options_hash": m.options_hash, "models": models, **prov})
-    return {
-        "urgentbench": urgentbench.__version__,
-        "git_commit": git_commit(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "packages": package_versions(),
-        "suite": {
-            "name": suite.name,
-            "version": suite.version,
-            "manifest_sha256": suite.manifest_sha256,
-        },
-        "systems": systems,
-        "metrics": metric_entries,
-        "protocol": _protocol_entry(protocol),
-    }
-
-
-def _protocol_entry(name: str | None) -> dict[str, Any] | None:
-    if not name:
-        return None
-    from urgentbench.protocols import get_protocol
-
-    protocol = get_protocol(name)
-    return {"name": protocol.name, "assets": protocol.assets(), "not_computed": [r.output for r in protocol.missing()]}

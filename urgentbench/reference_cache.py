@@ -27,10 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from urgentbench.layout import REFERENCE_STATE_DIR
+
 logger = logging.getLogger(__name__)
 
-#: Sub-folder of the results directory.
-FOLDER = "reference-state"
+#: Sub-folder of the results directory (named by :mod:`urgentbench.layout`).
+FOLDER = REFERENCE_STATE_DIR
 
 
 def _safe(name: str) -> str:

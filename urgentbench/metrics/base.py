@@ -194,6 +194,10 @@ class Metric:
     ) -> dict[str, Any]:
         """Score one utterance.
 
+        Metrics that cache reference state (:attr:`reference_state_cacheable`) need not
+        implement it: the default is :meth:`compute_with_state` given the reference's
+        :meth:`reference_state`, so both paths run the same code.
+
         Returns:
             A dict with a value (float, or None when undefined) for every output, plus
             optional per-utterance extras (JSON-serialisable) used by corpus aggregation.
@@ -201,7 +205,10 @@ class Metric:
         Raises:
             MetricError: When the utterance cannot be scored; the message is recorded.
         """
-        raise NotImplementedError
+        if not self.reference_state_cacheable:
+            raise NotImplementedError
+        state = self.reference_state(reference, sample_rate)  # type: ignore[arg-type]  # it checks for None
+        return self.compute_with_state(estimate, reference, state, sample_rate, transcript=transcript)
 
     def reference_state(self, reference: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
         """What :meth:`compute_with_state` needs from the reference alone (metrics that set
@@ -224,7 +231,7 @@ class Metric:
     ) -> dict[str, Any]:
         """:meth:`compute` given the reference's :meth:`reference_state` (computed earlier).
 
-        Metrics that cache reference state implement :meth:`compute` as
+        The default :meth:`compute` of a metric that caches reference state is
         ``compute_with_state(estimate, reference, reference_state(reference), ...)``, so both
         paths run the same code and give identical values.
         """
@@ -245,6 +252,29 @@ class Metric:
         for item in items:
             try:
                 out.append(self.compute(item.estimate, item.reference, item.sample_rate, transcript=item.transcript))
+            except Exception as exc:  # recorded per item by the caller
+                out.append(exc)
+        return out
+
+    def compute_batch_with_state(
+        self, items: Sequence[BatchItem], states: Sequence[dict[str, np.ndarray]]
+    ) -> list[dict[str, Any] | Exception]:
+        """:meth:`compute_batch` given each item's :meth:`reference_state` (computed earlier, usually cached).
+
+        The default calls :meth:`compute_with_state` once per item; a metric with a batched
+        backend overrides it to run the estimates through its model together.
+
+        Returns:
+            One entry per item, in order: what :meth:`compute_with_state` returns for it, or
+            the exception it raises.
+        """
+        out: list[dict[str, Any] | Exception] = []
+        for item, state in zip(items, states):
+            try:
+                out.append(
+                    self.compute_with_state(item.estimate, item.reference, state, item.sample_rate,
+                                            transcript=item.transcript)
+                )
             except Exception as exc:  # recorded per item by the caller
                 out.append(exc)
         return out

@@ -1,8 +1,8 @@
 """Dask scale-out for the runner: ``urgentbench run ... --scheduler tcp://HOST:8786`` or ``local:N``.
 
-Each Dask worker gets a :class:`RunnerPlugin` holding a :class:`~urgentbench.runner.WorkerState`,
+Each Dask worker gets a :class:`RunnerPlugin` holding a :class:`~urgentbench.pipeline.worker.WorkerState`,
 so every heavy model is loaded once per worker (on first use) and kept between tasks.
-Tasks are one job each (one producer on one utterance); a bounded window of them is in
+Tasks are one batch of jobs each (``--batch-size``, default one job); a bounded window of them is in
 flight and results stream back with ``as_completed`` to the calling process, the single
 writer of the SQLite store, which writes each one as it arrives. A run interrupted at
 any point therefore resumes like a local run.
@@ -20,16 +20,19 @@ worker. Dask is imported only here, only when a scheduler is given.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import logging
 import os
 import pickle
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
-from urgentbench.runner import Backend, Job, JobResult, RunError, WorkerContext, WorkerState, job_batches
+from urgentbench.pipeline.errors import RunError
+from urgentbench.pipeline.options import parse_scheduler
+from urgentbench.pipeline.plan import Job, job_batches
+from urgentbench.pipeline.worker import JobResult, WorkerContext, WorkerState
 
 try:  # this module is imported only for --scheduler; without Dask, DaskBackend explains
     from distributed.diagnostics.plugin import WorkerPlugin
@@ -47,38 +50,6 @@ def _import_distributed() -> Any:
     except ImportError:
         raise RunError(f"--scheduler needs Dask distributed, which is not installed: {INSTALL_HINT}") from None
     return distributed
-
-
-def parse_scheduler(value: str) -> tuple[str, Any]:
-    """Classify a ``--scheduler`` value.
-
-    Returns:
-        ``("local", n_workers)``, ``("file", path)`` for a scheduler JSON file, or
-        ``("address", address)``.
-
-    Raises:
-        RunError: For ``local:`` without a positive worker count, or an unknown form.
-    """
-    value = value.strip()
-    if value == "local" or value.startswith("local:"):
-        _, _, count = value.partition(":")
-        try:
-            n = int(count)
-        except ValueError:
-            n = 0
-        if n < 1:
-            raise RunError(f"--scheduler {value!r}: expected local:N with N >= 1 workers, e.g. local:4")
-        return "local", n
-    if "://" in value:
-        return "address", value
-    if value.endswith(".json"):
-        if not Path(value).is_file():
-            raise RunError(f"{value}: Dask scheduler file not found")
-        return "file", value
-    raise RunError(
-        f"--scheduler {value!r}: expected a scheduler address (tcp://HOST:8786), a scheduler "
-        "JSON file, or local:N"
-    )
 
 
 class RunnerPlugin(WorkerPlugin):
@@ -121,8 +92,12 @@ def run_jobs(plugin_name: str, jobs: list[Job]) -> list[JobResult]:
     return state.process_batch(jobs)
 
 
-class DaskBackend(Backend):
+class DaskBackend:
     """Runs jobs on a Dask cluster and streams results back as they complete.
+
+    A :class:`~urgentbench.pipeline.backends.Backend` by its methods, not a subclass: this
+    module imports nothing from :mod:`urgentbench.pipeline.backends`, which imports it
+    (and so Dask) only when a scheduler is given.
 
     Args:
         ctx: The run's worker context (``threads_per_worker`` is filled in here).
@@ -133,8 +108,6 @@ class DaskBackend(Backend):
     """
 
     def __init__(self, ctx: WorkerContext, scheduler: str):
-        import dataclasses
-
         distributed = _import_distributed()
         if not logger.isEnabledFor(logging.DEBUG):  # Dask's own INFO chatter is not the user's business
             logging.getLogger("distributed").setLevel(logging.WARNING)
@@ -162,7 +135,7 @@ class DaskBackend(Backend):
                 self.cluster.close()
             raise RunError(f"--scheduler {scheduler}: cannot reach the Dask cluster ({exc})") from exc
         ctx = dataclasses.replace(ctx, threads_per_worker=threads)
-        self.batch_size = max(1, getattr(ctx, "batch_size", 1))
+        self.batch_size = max(1, ctx.batch_size)
         digest = hashlib.sha256(pickle.dumps(ctx)).hexdigest()[:12]
         self.name = f"urgentbench-runner-{digest}-{os.getpid()}"
         self.client.register_plugin(RunnerPlugin(ctx, self.name), name=self.name)
@@ -226,3 +199,9 @@ class DaskBackend(Backend):
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+    def __enter__(self) -> DaskBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
