@@ -338,3 +338,24 @@ def test_urgent_files_match_what_the_official_intrusive_script_writes_on_the_sam
         assert len(a.split(" ")) == len(b.split(" ")) == 2
         assert float(a.split(" ")[1]) == pytest.approx(float(b.split(" ")[1]), rel=1e-5), (a, b)
     assert (official / "RESULTS.txt").read_text() == (ours / "RESULTS.txt").read_text()
+
+
+def test_export_command(suite_env: Path, capsys: pytest.CaptureFixture):
+    from urgentbench.cli import main
+
+    _fill_store(suite_env / "results")
+    common = ["export", "--suite", "exp", "--metrics", "pesq,estoi,si_sdr,dnsmos,wer", "--results-dir",
+              str(suite_env / "results")]
+    assert main([*common, "--format", "urgent", "--output", str(suite_env / "out")]) == 0
+    assert _files(suite_env / "out") == _official_fixture(not_available_lines=False)
+    assert "wrote 10 files of exp v1 (urgent)" in capsys.readouterr().out
+    assert main([*common, "--format", "parquet", "--systems", "sys-a", "--output", str(suite_env / "pq")]) == 0
+    import pandas as pd
+
+    assert set(pd.read_parquet(suite_env / "pq" / "results.parquet")["system"]) == {"sys-a"}
+    capsys.readouterr()
+    assert main([*common, "--format", "csv", "--systems", "nobody", "--output", str(suite_env / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("urgentbench: error: --systems: nothing stored for 'nobody'") and err.count("\n") == 1
+    assert main(["export", "--suite", "exp", "--format", "csv", "--results-dir", str(suite_env / "none")]) == 2
+    assert "no results yet" in capsys.readouterr().err

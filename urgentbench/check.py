@@ -34,6 +34,12 @@ Rules, per output of the baseline:
 - A value that is missing now, or fewer valid utterances than in the baseline (new
   failures), is always a regression. An output whose metric version changed is not
   comparable: it is reported and skipped, with a warning.
+
+``--limit K`` gates on the suite's first K utterances only (a quick gate on a large
+suite): the values cover exactly those utterances, whatever else is stored, and the
+baseline records ``"limit": K``; a baseline is only compared with a check of the same
+limit. ``--markdown FILE`` appends the comparison as a Markdown table and verdict to FILE
+(for a CI job summary, ``$GITHUB_STEP_SUMMARY``).
 """
 
 from __future__ import annotations
@@ -111,8 +117,13 @@ def baseline_from_summary(
     metrics: list[Any],
     n_resamples: int = stats.N_RESAMPLES,
     seed: int = stats.SEED,
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    """A baseline document (see the module docstring) from a system summary."""
+    """A baseline document (see the module docstring) from a system summary.
+
+    ``limit``: the summary covers the suite's first ``limit`` utterances only; recorded as
+    ``"limit"`` (absent for the whole suite).
+    """
     from urgentbench.report.leaderboard import system_intervals
 
     cis = system_intervals(summary, metrics, n_resamples, seed)
@@ -138,6 +149,7 @@ def baseline_from_summary(
         "urgentbench": urgentbench.__version__,
         "metric_versions": {m.name: m.cls.version for m in metrics},
         "statistics": stats.describe(n_resamples, seed),
+        **({"limit": limit} if limit is not None else {}),
         "outputs": outputs,
     }
 
@@ -198,11 +210,17 @@ def load_baseline(path: str | Path, system: str) -> dict[str, Any]:
     raise BaselineError(f"{path}: neither an urgentbench baseline (format: {BASELINE_FORMAT}) nor a leaderboard JSON")
 
 
-def check_suite(baseline: dict[str, Any], suite: Any, path: str | Path) -> None:
-    """Refuse a baseline made on another suite or suite version.
+def check_suite(baseline: dict[str, Any], suite: Any, path: str | Path, limit: int | None = None) -> None:
+    """Refuse a baseline made on another suite, suite version or utterance subset.
+
+    Args:
+        baseline: The baseline document.
+        suite: The suite checked now.
+        path: The baseline file (for messages).
+        limit: The check's ``--limit`` (None: the whole suite); it must equal the baseline's.
 
     Raises:
-        BaselineError: On a mismatch of suite name, version or manifest hash.
+        BaselineError: On a mismatch of suite name, version, manifest hash or limit.
     """
     made = f"{baseline.get('suite')} v{baseline.get('suite_version')}"
     if baseline.get("suite") != suite.name or str(baseline.get("suite_version")) != str(suite.version):
@@ -210,6 +228,15 @@ def check_suite(baseline: dict[str, Any], suite: Any, path: str | Path) -> None:
     sha = baseline.get("manifest_sha256")
     if sha and sha != suite.manifest_sha256:
         raise BaselineError(f"{path}: baseline's manifest sha256 {sha[:12]}… differs from the suite's {suite.manifest_sha256[:12]}…")
+    made_limit = baseline.get("limit")
+    if made_limit != limit:
+        def covers(k: Any) -> str:
+            return "the whole suite" if k is None else f"the first {k} utterances (--limit {k})"
+
+        raise BaselineError(
+            f"{path}: baseline covers {covers(made_limit)}, this check {covers(limit)}; "
+            f"use the baseline's --limit or write a new baseline"
+        )
 
 
 def _parse_limits(limits: dict[str, float] | None, flag: str, known: dict[str, Any]) -> dict[str, float]:
@@ -354,8 +381,55 @@ def format_report(report: CheckReport) -> str:
     return "\n".join(lines + ["", verdict]) + "\n"
 
 
-def current_summary(store: Any, suite: Any, metrics: list[Any], system: str, config_hash: str | None = None) -> Any:
-    """The stored summary of ``system`` (one configuration) on ``suite``.
+def format_markdown(report: CheckReport, suite_version: str | None = None) -> str:
+    """The comparison as Markdown (a heading with the verdict, the table, the regressions), e.g. for a CI job summary.
+
+    Names from the baseline or the command line are escaped, so they cannot break the table.
+    """
+    from urgentbench.report.escape import markdown_escape
+
+    regressions = report.regressions
+    suite = report.suite + (f" v{suite_version}" if suite_version else "")
+    verdict = "FAIL" if regressions else "PASS"
+    lines = [
+        f"### urgentbench check: {verdict}",
+        "",
+        f"{markdown_escape(report.system)} on {markdown_escape(suite)} against {markdown_escape(report.baseline_path)}",
+        "",
+        "| output | | baseline | 95% CI | current | delta | limit | status |",
+        "|---|---|---:|---|---:|---:|---|---|",
+    ]
+    for c in report.checks:
+        ci = "—" if not c.baseline_ci else f"[{c.baseline_ci[0]:.4f}, {c.baseline_ci[1]:.4f}]"
+        delta = "—" if c.delta is None else f"{c.delta:+.4f}"
+        status = f"**{c.status}**" if c.status in (REGRESSION, MISSING) else c.status
+        if c.reason:
+            status += f": {markdown_escape(c.reason)}"
+        cells = [markdown_escape(c.output), "↑" if c.higher_is_better else "↓", _num(c.baseline), ci,
+                 _num(c.current), delta, markdown_escape(c.limit), status]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if regressions:
+        lines.append(f"**FAIL**: {len(regressions)} regression(s): "
+                     + ", ".join(markdown_escape(c.output) for c in regressions))
+    else:
+        lines.append("**PASS**: no regression")
+    return "\n".join(lines) + "\n\n"
+
+
+def append_markdown(report: CheckReport, path: str | Path, suite_version: str | None = None) -> Path:
+    """Append :func:`format_markdown` to ``path`` (created with its folder when missing), as ``$GITHUB_STEP_SUMMARY`` expects."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(format_markdown(report, suite_version))
+    return path
+
+
+def current_summary(
+    store: Any, suite: Any, metrics: list[Any], system: str, config_hash: str | None = None, limit: int | None = None
+) -> Any:
+    """The stored summary of ``system`` (one configuration) on ``suite`` (its first ``limit`` utterances when given).
 
     Raises:
         ValueError: When nothing is stored for the system, or several configurations are
@@ -364,7 +438,7 @@ def current_summary(store: Any, suite: Any, metrics: list[Any], system: str, con
     from urgentbench.report.leaderboard import summarize
 
     summaries = [
-        s for s in summarize(store, suite, metrics)
+        s for s in summarize(store, suite, metrics, utterances=suite.utterances(limit) if limit else None)
         if system in (s.system, s.display_name) and (config_hash is None or s.config_hash == config_hash)
     ]
     if not summaries:

@@ -280,20 +280,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     from urgentbench.suites import get_suite
 
     config = args.config_hash
+    limit = args.limit
+    baseline = None
+    if not args.write_baseline:  # a baseline that cannot be used is refused before anything is scored
+        baseline = check.load_baseline(args.baseline, args.system)
+        check.check_suite(baseline, get_suite(args.suite), args.baseline, limit=limit)
     if args.run or args.outputs:
         if args.run and args.outputs:
             raise ValueError("--run and --outputs exclude each other")
-        args.limit, args.retry_errors, args.protocol = None, False, getattr(args, "protocol", None)
+        args.retry_errors, args.protocol = False, getattr(args, "protocol", None)
         suite, metrics, results_dir, command = _setup_scoring(args)
         if args.run:
             producer = runner.system_producer(args.system, parse_kv(args.system_args))
-            runner.run(suite, [producer], metrics, results_dir, jobs=args.jobs, command=command, progress=not args.quiet)
+            runner.run(suite, [producer], metrics, results_dir, jobs=args.jobs, command=command, progress=not args.quiet,
+                       limit=limit)
             config = producer.config_hash
         else:
             from urgentbench.submission import score_submission
 
             scored = score_submission(args.outputs, suite, args.system, metrics, results_dir, jobs=args.jobs,
-                                      command=command, progress=not args.quiet)
+                                      command=command, progress=not args.quiet, limit=limit)
             config = scored.producer.config_hash
     else:
         suite = get_suite(args.suite)
@@ -303,19 +309,39 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not db.exists():
         raise runner.RunError(f"{db}: no results yet; run `urgentbench run --suite {suite.name} ...` or pass --run")
     with ResultStore(db) as store:
-        summary = check.current_summary(store, suite, metrics, args.system, config)
-    current = check.baseline_from_summary(suite, summary, metrics)
-    if args.write_baseline:
+        summary = check.current_summary(store, suite, metrics, args.system, config, limit=limit)
+    current = check.baseline_from_summary(suite, summary, metrics, limit=limit)
+    if baseline is None:
         path = check.write_baseline(current, args.baseline)
         print(f"wrote baseline of {args.system} on {suite.name} v{suite.version} to {path}")
         return 0
-    baseline = check.load_baseline(args.baseline, args.system)
-    check.check_suite(baseline, suite, args.baseline)
     max_drop = {k: v for item in args.max_drop or [] for k, v in parse_kv(item).items()}
     max_rise = {k: v for item in args.max_rise or [] for k, v in parse_kv(item).items()}
     report = check.compare(baseline, current, max_drop, max_rise, use_ci=args.ci, baseline_path=str(args.baseline))
     print(check.format_report(report), end="")
+    if args.markdown:
+        check.append_markdown(report, args.markdown, suite.version)
     return 0 if report.passed else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a suite's stored results as URGENT's evaluation_metrics files, CSV or Parquet."""
+    from urgentbench import runner
+    from urgentbench.report.export import export
+    from urgentbench.store import ResultStore
+    from urgentbench.suites import get_suite
+
+    suite = get_suite(args.suite)
+    metrics = runner.resolve_metrics(_split(args.metrics), suite, skip_unavailable=True, protocol=args.protocol)
+    db = Path(args.results_dir) / "results.sqlite"
+    if not db.exists():
+        raise runner.RunError(f"{db}: no results yet; run `urgentbench run --suite {suite.name} ...` first")
+    output = Path(args.output) if args.output else Path("exports") / suite.name / args.format
+    with ResultStore(db) as store:
+        paths = export(store, suite, metrics, args.format, output, systems=_split(args.systems),
+                       protocol=args.protocol)
+    print(f"wrote {_plural(len(paths), 'file')} of {suite.name} v{suite.version} ({args.format}) under {output}")
+    return 0
 
 
 def _store_path(args: argparse.Namespace) -> Path:
@@ -712,6 +738,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(repeat or comma-separate)")
     p.add_argument("--max-rise", action="append", metavar="OUT=R", help="largest allowed increase, e.g. wer=0.01")
     p.add_argument("--ci", action="store_true", help="gate every output by the baseline's 95%% bootstrap interval")
+    p.add_argument("--limit", type=POSITIVE, metavar="K",
+                   help="gate on the suite's first K utterances only (recorded in the baseline; must match it)")
+    p.add_argument("--markdown", metavar="FILE",
+                   help="also append the comparison as Markdown to FILE (e.g. \"$GITHUB_STEP_SUMMARY\")")
     p.add_argument("--run", action="store_true", help="run the system plug-in first (computes what is missing)")
     p.add_argument("--outputs", metavar="DIR", help="score this folder of <id>.flac (or a submission zip) as the system first")
     p.add_argument("--system-args", help="k=v,... options of the system (with --run)")
@@ -721,6 +751,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results")
     p.add_argument("--skip-unavailable", action="store_true", help="skip metrics whose packages are missing")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("export", help="write stored results as URGENT's evaluation_metrics files, CSV or Parquet",
+                       epilog="example: urgentbench export --suite demo --format urgent --output exports/demo")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--format", required=True, choices=["urgent", "csv", "parquet"],
+                   help="urgent: <system>/score/<group>/<METRIC>.scp and RESULTS.txt as the official scripts write "
+                        "them; csv/parquet: one row per utterance x system x metric output with provenance")
+    p.add_argument("--systems", help="comma-separated systems (stored or display names; default: all stored)")
+    p.add_argument("--metrics", help="metrics to export (default: the protocol's, else the suite's)")
+    p.add_argument("--protocol", help="the metrics and options of an URGENT edition (as for leaderboard)")
+    p.add_argument("--output", metavar="DIR", help="destination folder (default: exports/<suite>/<format>)")
+    p.add_argument("--results-dir", default="results")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("store", help="check the results store or recover a damaged one")
     store_sub = p.add_subparsers(dest="store_command", required=True)
