@@ -39,7 +39,8 @@ try:  # this module is imported only for --scheduler; without Dask, DaskBackend 
 except ImportError:  # pragma: no cover - exercised only without dask installed
     WorkerPlugin = object  # type: ignore[assignment,misc]
 
-logger = logging.getLogger(__name__)
+#: One logger for the pipeline: users see "urgentbench.pipeline" whichever stage speaks.
+logger = logging.getLogger(__package__)
 
 INSTALL_HINT = "pip install 'dask[distributed]>=2024.1'  (or: pip install -e '.[distributed]')"
 

@@ -44,7 +44,8 @@ from urgentbench.simulation.render import render_utterance
 from urgentbench.store import METRIC, PARTICIPANT
 from urgentbench.systems import System
 
-logger = logging.getLogger(__name__)
+#: One logger for the pipeline: users see "urgentbench.pipeline" whichever stage speaks.
+logger = logging.getLogger(__package__)
 
 
 def load_inputs(utt: Utterance, suite_folder: Path, results_dir: Path, suite_key: str) -> tuple[np.ndarray, np.ndarray | None]:

@@ -14,7 +14,8 @@ from urgentbench.provenance import git_commit, package_versions
 from urgentbench.suites import Suite
 from urgentbench.systems import SYSTEMS
 
-logger = logging.getLogger(__name__)
+#: One logger for the pipeline: users see "urgentbench.pipeline" whichever stage speaks.
+logger = logging.getLogger(__package__)
 
 
 def collect_provenance(

@@ -11,7 +11,8 @@ from urgentbench.pipeline.specs import MetricSpec
 from urgentbench.protocols import get_protocol
 from urgentbench.suites import Suite
 
-logger = logging.getLogger(__name__)
+#: One logger for the pipeline: users see "urgentbench.pipeline" whichever stage speaks.
+logger = logging.getLogger(__package__)
 
 
 def resolve_metrics(

@@ -16,7 +16,8 @@ from urgentbench.pipeline.plan import Planner
 from urgentbench.pipeline.worker import JobResult
 from urgentbench.store import METRIC, ResultStore, ScoreRow
 
-logger = logging.getLogger(__name__)
+#: One logger for the pipeline: users see "urgentbench.pipeline" whichever stage speaks.
+logger = logging.getLogger(__package__)
 
 
 @dataclass

@@ -29,7 +29,8 @@ from urgentbench.pipeline.prepare import Prepared
 from urgentbench.pipeline.specs import MetricSpec
 from urgentbench.reference_cache import ReferenceStateCache
 
-logger = logging.getLogger(__name__)
+#: One logger for the pipeline: users see "urgentbench.pipeline" whichever stage speaks.
+logger = logging.getLogger(__package__)
 
 #: One item's outcome: ``(result, error, seconds)``, exactly one of result and error set.
 Outcome = tuple[dict[str, Any] | None, str | None, float]

@@ -33,7 +33,8 @@ from urgentbench.reference_cache import ReferenceStateCache
 from urgentbench.store import PARTICIPANT
 from urgentbench.systems import System, build_system
 
-logger = logging.getLogger(__name__)
+#: One logger for the pipeline: users see "urgentbench.pipeline" whichever stage speaks.
+logger = logging.getLogger(__package__)
 
 #: Thread-count variables a worker sets (and :class:`~urgentbench.pipeline.backends.InlineBackend` restores).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "URGENTBENCH_THREADS")
