@@ -24,6 +24,7 @@ import numpy as np
 
 from urgentbench.assets import Asset, AssetFile, DownloadSource
 from urgentbench.metrics.base import MetricError
+from urgentbench.metrics.model import ModelMetric, digest_of, folder_hashes
 
 logger = logging.getLogger(__name__)
 
@@ -126,46 +127,7 @@ def model_folder(asset_name: str, model_dir: str | None) -> tuple[Path, dict[str
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"model_dir {folder}: no config.json (expected a from_pretrained folder)")
     files = folder_hashes(folder)
-    return folder, {"model_dir": str(folder), "sha256": _digest_of(files), "files_sha256": files}
-
-
-_FOLDER_HASHES: dict[tuple[str, tuple[tuple[str, int, int], ...]], dict[str, str]] = {}
-_FOLDER_LOCK = threading.Lock()
-
-
-def folder_hashes(folder: Path) -> dict[str, str]:
-    """sha256 of every file in ``folder`` (relative path -> digest), cached while sizes and mtimes stay."""
-    from urgentbench.assets import sha256_file
-
-    paths = sorted(p for p in Path(folder).rglob("*") if p.is_file())
-    stamp = tuple((p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
-    key = (str(Path(folder).resolve()), stamp)
-    with _FOLDER_LOCK:
-        if key in _FOLDER_HASHES:
-            return dict(_FOLDER_HASHES[key])
-    hashes = {p.relative_to(folder).as_posix(): sha256_file(p) for p in paths}
-    with _FOLDER_LOCK:
-        _FOLDER_HASHES[key] = hashes
-    return dict(hashes)
-
-
-def _digest_of(files: Mapping[str, str]) -> str:
-    """One sha256 over the sorted ``name digest`` lines of a folder's files."""
-    lines = "".join(f"{name} {digest}\n" for name, digest in sorted(files.items()))
-    return hashlib.sha256(lines.encode()).hexdigest()
-
-
-def model_dir_hashes(model_dir: str | None) -> dict[str, str]:
-    """``{"model_dir PATH": digest}`` of a user-given model folder (empty when none or unreadable).
-
-    Goes into the results key, so scores from different local checkpoints are never mixed.
-    """
-    if not model_dir:
-        return {}
-    folder = Path(model_dir).expanduser()
-    if not folder.is_dir():
-        return {}
-    return {f"model_dir {folder}": _digest_of(folder_hashes(folder))}
+    return folder, {"model_dir": str(folder), "sha256": digest_of(files), "files_sha256": files}
 
 
 def load_pretrained(model_class: Any, folder: Path) -> Any:
@@ -279,6 +241,45 @@ class ReferenceCache:
             self._items.clear()
 
 
-def options_of(options: Mapping[str, Any] | None, defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """``defaults`` updated with the given ``options`` (for class-level availability checks)."""
-    return {**defaults, **(options or {})}
+class PretrainedMetric(ModelMetric):
+    """A metric on a ``transformers`` speech model read from a verified local folder (SpeechBERTScore, LPS).
+
+    Options ``model_dir`` (a local ``from_pretrained`` folder used instead of the asset; its
+    file hashes go into the provenance and the results key) and ``threads``. Subclasses name
+    the Hugging Face repository of their asset (:meth:`repository`).
+    """
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self._model: Any = None
+        self._config: Any = None
+        self._source: dict[str, Any] = {}
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """``model_dir``: None (the asset), ``threads``: None."""
+        return {"model_dir": None, "threads": None}
+
+    def repository(self) -> str:
+        """The Hugging Face repository the asset of these options comes from."""
+        raise NotImplementedError
+
+    def open_model_folder(self) -> tuple[Path, dict[str, Any]]:
+        """The sha256-verified folder to load from and its provenance; sets the inference threads.
+
+        Raises:
+            AssetError: When the asset is missing or corrupt (the message holds the fix commands).
+            FileNotFoundError: When ``model_dir`` is not a folder holding a ``config.json``.
+        """
+        model_dir = self.options["model_dir"]
+        folder, source = model_folder(self.asset_name(self.options), model_dir)
+        self.use_threads()
+        return folder, {"repository": None if model_dir else self.repository(), **source}
+
+    def model_provenance(self) -> dict[str, Any] | None:
+        """What was loaded (after set-up), else the repository and the asset these options load."""
+        if self._source:
+            return self._source
+        if self.options["model_dir"]:
+            return None
+        return {"repository": self.repository(), "asset": super().model_provenance()}

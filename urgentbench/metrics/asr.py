@@ -59,9 +59,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from urgentbench.metrics._threads import resolve_threads
 from urgentbench.metrics.asr_language import NOT_AVAILABLE, urgent_texts, whisper_language
-from urgentbench.metrics.base import BatchItem, Metric, MetricError, Output, length_buckets
+from urgentbench.metrics.base import BatchItem, MetricError, Output, length_buckets
+from urgentbench.metrics.model import ModelMetric
 from urgentbench.requirements import Availability, PackageRequirement, check_requirements, pip
 from urgentbench.validation import require_int
 
@@ -158,7 +158,7 @@ class _Reference:
     whisper_code: str | None
 
 
-class WhisperErrorRate(Metric):
+class WhisperErrorRate(ModelMetric):
     """WER and CER of Whisper transcripts of the enhanced speech against the reference transcript.
 
     Options:
@@ -201,13 +201,14 @@ class WhisperErrorRate(Metric):
         "substitute for URGENT's calculate_wer.py (OWSM v3.1; TextCleaner('whisper_basic') in URGENT 2025, "
         "where this metric uses Whisper's English normaliser; corpus-level WER/CER)"
     )
+    threads_option: ClassVar[str] = "cpu_threads"
+    records_device: ClassVar[bool] = False
 
     def __init__(self, **options: Any):
         super().__init__(**options)
         self._backend: Any = None
         self._normalizer: Any = None
         self._model_info: dict[str, Any] = {}
-        self._threads = 0
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
@@ -220,11 +221,6 @@ class WhisperErrorRate(Metric):
             "compute_type": "int8",
             "cpu_threads": None,
         }
-
-    @classmethod
-    def assets(cls) -> Sequence[Any]:
-        """The default model asset (Whisper base for faster-whisper)."""
-        return cls.assets_for(cls.default_options())
 
     @classmethod
     def assets_for(cls, options: dict[str, Any]) -> Sequence[Any]:
@@ -325,7 +321,7 @@ class WhisperErrorRate(Metric):
         beam = self.options["beam_size"]
         require_int(beam, "beam_size")
         model_path = self._resolve_model()
-        self._threads = resolve_threads(self.options["cpu_threads"])
+        self.use_threads(torch=False)
         from whisper.normalizers import EnglishTextNormalizer
 
         from urgentbench.metrics.whisper_backends import FasterWhisperBackend, OpenAIWhisperBackend
@@ -347,18 +343,20 @@ class WhisperErrorRate(Metric):
             self._threads or "default",
         )
 
-    def provenance(self) -> dict[str, Any]:
-        """Version, options, backend, model identity, decoding settings and library versions."""
-        prov = super().provenance()
+    def model_provenance(self) -> dict[str, Any]:
+        """The asset (name and sha256) or local path loaded, as resolved at set-up (before it: these options')."""
         info = dict(self._model_info)
         if not info:
             from urgentbench.assets import ASSETS, get_asset
 
             model = self.model_name(self.options)
             info = {"asset": model, "sha256": get_asset(model).sha256} if model in ASSETS else {"path": model}
+        return info
+
+    def provenance(self) -> dict[str, Any]:
+        """Version, options, backend, model identity, threads, decoding settings and library versions."""
+        prov = super().provenance()
         prov["backend"] = self.options["backend"]
-        prov["model"] = info
-        prov["threads"] = self._threads or "default"
         prov["decoding"] = {
             "language": "en",
             "beam_size": self.options["beam_size"],

@@ -194,6 +194,10 @@ class Metric:
     ) -> dict[str, Any]:
         """Score one utterance.
 
+        Metrics that cache reference state (:attr:`reference_state_cacheable`) need not
+        implement it: the default is :meth:`compute_with_state` given the reference's
+        :meth:`reference_state`, so both paths run the same code.
+
         Returns:
             A dict with a value (float, or None when undefined) for every output, plus
             optional per-utterance extras (JSON-serialisable) used by corpus aggregation.
@@ -201,7 +205,10 @@ class Metric:
         Raises:
             MetricError: When the utterance cannot be scored; the message is recorded.
         """
-        raise NotImplementedError
+        if not self.reference_state_cacheable:
+            raise NotImplementedError
+        state = self.reference_state(reference, sample_rate)  # type: ignore[arg-type]  # it checks for None
+        return self.compute_with_state(estimate, reference, state, sample_rate, transcript=transcript)
 
     def reference_state(self, reference: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
         """What :meth:`compute_with_state` needs from the reference alone (metrics that set
@@ -224,7 +231,7 @@ class Metric:
     ) -> dict[str, Any]:
         """:meth:`compute` given the reference's :meth:`reference_state` (computed earlier).
 
-        Metrics that cache reference state implement :meth:`compute` as
+        The default :meth:`compute` of a metric that caches reference state is
         ``compute_with_state(estimate, reference, reference_state(reference), ...)``, so both
         paths run the same code and give identical values.
         """

@@ -40,17 +40,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from urgentbench.metrics._ssl import (
-    SAMPLE_RATE,
-    ReferenceCache,
-    check_input,
-    load_pretrained,
-    model_dir_hashes,
-    model_folder,
-    options_of,
-)
-from urgentbench.metrics._threads import resolve_threads
-from urgentbench.metrics.base import Metric, MetricError, Output
+from urgentbench.metrics._ssl import SAMPLE_RATE, PretrainedMetric, ReferenceCache, check_input, load_pretrained
+from urgentbench.metrics.base import MetricError, Output
 from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
@@ -178,7 +169,7 @@ def _token_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class LPS(Metric):
+class LPS(PretrainedMetric):
     """Levenshtein phoneme similarity between the enhanced and the reference speech.
 
     Options:
@@ -209,40 +200,18 @@ class LPS(Metric):
         "1 - Levenshtein.distance(enh, ref) / len(ref)"
     )
 
+    #: The phoneme recogniser (none when ``model_dir`` is given).
+    asset: ClassVar[str | None] = ASSET
+
     def __init__(self, **options: Any):
         super().__init__(**options)
-        self._model: Any = None
-        self._config: Any = None
         self._decoder: CTCPhonemeDecoder | None = None
         self._normalize = True
-        self._source: dict[str, Any] = {}
-        self._threads = 0
         self._cache = ReferenceCache(256)
 
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        """``model_dir``: None (the asset), ``threads``: None."""
-        return {"model_dir": None, "threads": None}
-
-    @classmethod
-    def assets(cls) -> Sequence[Any]:
-        """The phoneme recogniser's asset."""
-        return cls.assets_for(cls.default_options())
-
-    @classmethod
-    def assets_for(cls, options: Mapping[str, Any]) -> Sequence[Any]:
-        """The phoneme recogniser's asset (none when ``model_dir`` is given)."""
-        from urgentbench.assets import get_asset
-
-        if options_of(options, cls.default_options()).get("model_dir"):
-            return ()
-        return (get_asset(ASSET),)
-
-    @classmethod
-    def model_hashes(cls, options: Mapping[str, Any]) -> dict[str, str]:
-        """The asset digest, or the digest of the files of ``model_dir``."""
-        opts = options_of(options, cls.default_options())
-        return model_dir_hashes(opts.get("model_dir")) or super().model_hashes(opts)
+    def repository(self) -> str:
+        """The recogniser's Hugging Face repository."""
+        return REPOSITORY
 
     def setup(self) -> None:
         """Verify and load the recogniser, its vocabulary and its input normalisation.
@@ -251,18 +220,14 @@ class LPS(Metric):
             AssetError: When the asset is missing or corrupt (with the fix commands).
             RuntimeError: When the folder does not hold a usable CTC phoneme recogniser.
         """
-        import torch
         from transformers import Wav2Vec2ForCTC
 
-        folder, source = model_folder(ASSET, self.options["model_dir"])
-        self._threads = resolve_threads(self.options["threads"])
-        if self._threads:
-            torch.set_num_threads(self._threads)
+        folder, source = self.open_model_folder()
         self._decoder = CTCPhonemeDecoder.from_folder(folder)
         self._normalize = _read_do_normalize(folder)
         self._model = load_pretrained(Wav2Vec2ForCTC, folder)
         self._config = self._model.config
-        self._source = {"repository": None if self.options["model_dir"] else REPOSITORY, **source}
+        self._source = source
         self._cache.clear()
         logger.debug("LPS recogniser loaded from %s (normalise input: %s)", folder, self._normalize)
 
@@ -291,43 +256,16 @@ class LPS(Metric):
             raise RuntimeError("LPS: the phoneme decoder was not set up")
         return decoder.phoneme_string(ids)
 
-    def provenance(self) -> dict[str, Any]:
-        """Version, options, model identity (asset digest or local file hashes) and library versions."""
-        prov = super().provenance()
-        if self._source:
-            prov["model"] = self._source
-        elif not self.options["model_dir"]:
-            prov["model"] = {"repository": REPOSITORY, "asset": self.assets_for(self.options)[0].provenance()}
-        prov["device"] = "cpu"
-        prov["threads"] = self._threads or "default"
-        return prov
-
-    def compute(
-        self,
-        estimate: np.ndarray,
-        reference: np.ndarray | None,
-        sample_rate: int,
-        *,
-        transcript: str | None = None,
-    ) -> dict[str, Any]:
-        """Score one utterance at 16 kHz.
-
-        Returns:
-            ``{"lps": similarity}`` plus the extras ``lps_distance`` (edit distance) and
-            ``lps_reference_length`` (characters of the reference phoneme string).
-
-        Raises:
-            MetricError: For a wrong rate, a missing reference, an unusable waveform, or a
-                reference in which no phoneme is recognised.
-        """
-        if reference is None:
-            raise MetricError("LPS needs the clean reference")
-        return self.compute_with_state(estimate, reference, self.reference_state(reference, sample_rate), sample_rate)
-
     reference_state_cacheable = True
 
     def reference_state(self, reference: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
-        """The reference's recognised phoneme string (as a 0-d string array)."""
+        """The reference's recognised phoneme string (as a 0-d string array).
+
+        Raises:
+            MetricError: For a missing reference, a wrong rate or an unusable waveform.
+        """
+        if reference is None:
+            raise MetricError("LPS needs the clean reference")
         if sample_rate != SAMPLE_RATE:
             raise MetricError(f"LPS needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
         if self._model is None:
@@ -344,7 +282,16 @@ class LPS(Metric):
         *,
         transcript: str | None = None,
     ) -> dict[str, Any]:
-        """LPS from the reference's phoneme string (computed earlier by :meth:`reference_state`)."""
+        """LPS from the reference's phoneme string (computed earlier by :meth:`reference_state`).
+
+        Returns:
+            ``{"lps": similarity}`` plus the extras ``lps_distance`` (edit distance) and
+            ``lps_reference_length`` (characters of the reference phoneme string).
+
+        Raises:
+            MetricError: For a wrong rate, an unusable waveform, or a reference in which no
+                phoneme is recognised.
+        """
         if sample_rate != SAMPLE_RATE:
             raise MetricError(f"LPS needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
         if self._model is None:

@@ -43,14 +43,13 @@ import io
 import logging
 import math
 import warnings
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from urgentbench.assets import Asset, AssetFile, DownloadSource
-from urgentbench.metrics._threads import resolve_threads
-from urgentbench.metrics.base import Metric, MetricError, Output
+from urgentbench.metrics.base import MetricError, Output
+from urgentbench.metrics.model import ModelMetric
 from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
@@ -113,7 +112,7 @@ _FEATURE_KEYS = (
 _OUTPUTS = ("nisqa_mos", "nisqa_noi", "nisqa_dis", "nisqa_col", "nisqa_loud")
 
 
-class NISQA(Metric):
+class NISQA(ModelMetric):
     """NISQA v2.0 MOS and quality dimensions of the enhanced speech (no reference needed).
 
     Options:
@@ -152,23 +151,13 @@ class NISQA(Metric):
         "weights/nisqa.tar, as run by URGENT's calculate_nonintrusive_nisqa.py (nisqa_utils.predict_nisqa)"
     )
 
+    #: The NISQA v2.0 weights.
+    asset: ClassVar[str | None] = ASSET
+
     def __init__(self, **options: Any):
         super().__init__(**options)
         self._model: Any = None
         self._args: dict[str, Any] = {}
-        self._threads = 0
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        """``threads``: torch intra-op threads (None: ``$URGENTBENCH_THREADS`` or torch's default)."""
-        return {"threads": None}
-
-    @classmethod
-    def assets(cls) -> Sequence[Any]:
-        """The NISQA v2.0 weights."""
-        from urgentbench.assets import get_asset
-
-        return (get_asset(ASSET),)
 
     def setup(self) -> None:
         """Verify the weights' sha256, then load the checkpoint and build NISQA_DIM once.
@@ -177,9 +166,7 @@ class NISQA(Metric):
             AssetError: When the weights are missing or corrupt (the message holds the fix commands).
             RuntimeError: When the checkpoint is not a NISQA_DIM model working at the native rate.
         """
-        from urgentbench.assets import get_asset
-
-        folder = get_asset(ASSET).path()  # sha256-verified before anything is deserialised
+        folder = self.asset_folder()  # sha256-verified before anything is deserialised
         import torch
 
         with warnings.catch_warnings():
@@ -187,9 +174,7 @@ class NISQA(Metric):
             warnings.filterwarnings("ignore", message=".*chained_assignment")
             from nisqa import NISQA_lib
 
-        self._threads = resolve_threads(self.options["threads"])
-        if self._threads:
-            torch.set_num_threads(self._threads)
+        self.use_threads()
         checkpoint = torch.load(folder / _CHECKPOINT, map_location="cpu", weights_only=True)
         args = checkpoint["args"]
         if args.get("model") != "NISQA_DIM":
@@ -210,15 +195,10 @@ class NISQA(Metric):
         logger.debug("NISQA loaded from %s (%s threads)", folder, self._threads or "default")
 
     def provenance(self) -> dict[str, Any]:
-        """Version, options, weights identity, feature settings and library versions."""
-        from urgentbench.assets import get_asset
-
+        """Version, options, weights identity, feature settings, device, threads and library versions."""
         prov = super().provenance()
-        prov["model"] = get_asset(ASSET).provenance()
         if self._args:
             prov["features"] = {key: self._args.get(key) for key in _FEATURE_KEYS}
-        prov["device"] = "cpu"
-        prov["threads"] = self._threads or "default"
         return prov
 
     def compute(

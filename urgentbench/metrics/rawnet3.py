@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from urgentbench.assets import Asset, AssetFile, DownloadSource
+from urgentbench.assets import Asset, AssetFile, DownloadSource, get_asset
 from urgentbench.metrics.base import MetricError
+from urgentbench.metrics.model import set_torch_threads
 from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
@@ -187,13 +188,8 @@ class RawNet3Embedder:
         """
         if self._model is not None:
             return
-        from urgentbench.assets import get_asset
-
         folder = get_asset(ASSET).path()  # sha256-verified before anything is deserialised
-        import torch
-
-        if self._threads:
-            torch.set_num_threads(self._threads)
+        set_torch_threads(self._threads)
         self._model = load_rawnet3(folder / CHECKPOINT, folder / CONFIG)
         logger.debug("RawNet3 loaded from %s", folder)
 

@@ -18,13 +18,13 @@ similarity of ESPnet RawNet3 embeddings (``espnet/voxcelebs12_rawnet3``, asset
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from urgentbench.metrics._threads import resolve_threads
-from urgentbench.metrics.base import BatchItem, Metric, MetricError, Output, length_buckets
+from urgentbench.metrics.base import BatchItem, MetricError, Output, length_buckets
+from urgentbench.metrics.model import ModelMetric
 from urgentbench.requirements import Availability, PackageRequirement
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ _INSTALL = "pip install --no-deps resemblyzer==0.1.4 && pip install webrtcvad-wh
 _PARTIAL_BATCH = 64
 
 
-class SpeakerSimilarity(Metric):
+class SpeakerSimilarity(ModelMetric):
     """Cosine similarity between the speaker embeddings of the enhanced and the reference speech.
 
     Options:
@@ -71,6 +71,7 @@ class SpeakerSimilarity(Metric):
         "substitute for URGENT's calculate_speaker_similarity.py (ESPnet RawNet3); "
         "resemblyzer VoiceEncoder.embed_utterance(preprocess_wav(x))"
     )
+    records_device: ClassVar[bool] = False
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -79,7 +80,6 @@ class SpeakerSimilarity(Metric):
             raise ValueError(f"spk_sim: model must be 'resemblyzer' or 'rawnet3', got {model!r}")
         self._encoder: Any = None
         self._weights_sha256: str | None = None
-        self._threads = 0
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
@@ -87,14 +87,13 @@ class SpeakerSimilarity(Metric):
         return {"threads": None, "model": "resemblyzer"}
 
     @classmethod
-    def assets_for(cls, options: dict[str, Any]) -> Sequence[Any]:
+    def asset_name(cls, options: Mapping[str, Any]) -> str | None:
         """The RawNet3 checkpoint for ``model=rawnet3``; none for Resemblyzer (weights in its wheel)."""
         if options.get("model") == "rawnet3":
-            from urgentbench.assets import get_asset
             from urgentbench.metrics.rawnet3 import ASSET
 
-            return (get_asset(ASSET),)
-        return ()
+            return ASSET
+        return None
 
     @classmethod
     def availability(cls, options: dict[str, Any] | None = None) -> Availability:
@@ -114,13 +113,9 @@ class SpeakerSimilarity(Metric):
             RuntimeError: When the packaged weights are not the pinned ones.
             AssetError: For ``model=rawnet3``, when its asset is missing or corrupt.
         """
-        import torch
-
         from urgentbench.assets import PackagePart, sha256_file
 
-        self._threads = resolve_threads(self.options["threads"])
-        if self._threads:
-            torch.set_num_threads(self._threads)
+        self.use_threads()
         if self.options["model"] == "rawnet3":
             from urgentbench.metrics.rawnet3 import RawNet3Embedder
 
@@ -144,17 +139,10 @@ class SpeakerSimilarity(Metric):
         self._encoder.eval()
 
     def provenance(self) -> dict[str, Any]:
-        """Version, options, weights sha256 and resemblyzer's version."""
+        """Version, options, threads, library versions, and the RawNet3 asset or Resemblyzer's weights sha256."""
         prov = super().provenance()
-        if self.options["model"] == "rawnet3":
-            from urgentbench.assets import get_asset
-            from urgentbench.metrics.rawnet3 import ASSET
-
-            prov["model"] = get_asset(ASSET).provenance()
-            prov["threads"] = self._threads or "default"
-            return prov
-        prov["weights_sha256"] = self._weights_sha256 or _WEIGHTS_SHA256
-        prov["threads"] = self._threads or "default"
+        if self.options["model"] != "rawnet3":
+            prov["weights_sha256"] = self._weights_sha256 or _WEIGHTS_SHA256
         return prov
 
     def embed(self, waveform: np.ndarray, role: str = "input") -> np.ndarray:
@@ -307,25 +295,6 @@ class SpeakerSimilarity(Metric):
         if reference is None:
             raise MetricError("speaker similarity needs the clean reference")
 
-    def compute(
-        self,
-        estimate: np.ndarray,
-        reference: np.ndarray | None,
-        sample_rate: int,
-        *,
-        transcript: str | None = None,
-    ) -> dict[str, Any]:
-        """Score one utterance.
-
-        Returns:
-            ``{"spk_sim": cosine similarity}``.
-
-        Raises:
-            MetricError: For a wrong rate, a missing reference, or a signal without speech.
-        """
-        self._check_inputs(reference, sample_rate)
-        return self.compute_with_state(estimate, reference, self.reference_state(reference, sample_rate), sample_rate)
-
     reference_state_cacheable = True
 
     def reference_state(self, reference: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
@@ -346,7 +315,14 @@ class SpeakerSimilarity(Metric):
         *,
         transcript: str | None = None,
     ) -> dict[str, Any]:
-        """Similarity of the estimate's embedding to the reference's (from :meth:`reference_state`)."""
+        """Similarity of the estimate's embedding to the reference's (from :meth:`reference_state`).
+
+        Returns:
+            ``{"spk_sim": cosine similarity}``.
+
+        Raises:
+            MetricError: For a wrong rate, a missing reference, or a signal without speech.
+        """
         self._check_inputs(reference, sample_rate)
         if self._encoder is None:
             self.setup()

@@ -31,22 +31,13 @@ mhubert-147``); ``model_dir`` points at another local ``from_pretrained`` folder
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
-from urgentbench.metrics._ssl import (
-    SAMPLE_RATE,
-    ReferenceCache,
-    check_input,
-    load_pretrained,
-    model_dir_hashes,
-    model_folder,
-    options_of,
-)
-from urgentbench.metrics._threads import resolve_threads
-from urgentbench.metrics.base import Metric, MetricError, Output
+from urgentbench.metrics._ssl import SAMPLE_RATE, PretrainedMetric, ReferenceCache, check_input, load_pretrained
+from urgentbench.metrics.base import MetricError, Output
 from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
@@ -87,7 +78,7 @@ def bertscore_precision(estimate_features: np.ndarray, reference_features: np.nd
     return float(similarity.max(axis=1).mean())
 
 
-class SpeechBERTScore(Metric):
+class SpeechBERTScore(PretrainedMetric):
     """SpeechBERTScore precision of the enhanced speech against the reference (HuBERT-family features).
 
     Options:
@@ -135,10 +126,6 @@ class SpeechBERTScore(Metric):
         from urgentbench.validation import require_int
 
         require_int(layer, "speechbertscore: layer", minimum=0)
-        self._model: Any = None
-        self._config: Any = None
-        self._source: dict[str, Any] = {}
-        self._threads = 0
         self._cache = ReferenceCache(16)
 
     @classmethod
@@ -147,26 +134,13 @@ class SpeechBERTScore(Metric):
         return {"model": DEFAULT_MODEL, "layer": DEFAULT_LAYER, "model_dir": None, "threads": None}
 
     @classmethod
-    def assets(cls) -> Sequence[Any]:
-        """The asset of the default model (see :meth:`assets_for`)."""
-        return cls.assets_for(cls.default_options())
+    def asset_name(cls, options: Mapping[str, Any]) -> str | None:
+        """The asset of the chosen model (none is loaded when ``model_dir`` is given)."""
+        return MODELS.get(options["model"], MODELS[DEFAULT_MODEL])[0]
 
-    @classmethod
-    def assets_for(cls, options: Mapping[str, Any]) -> Sequence[Any]:
-        """The asset of the chosen model (none when ``model_dir`` is given)."""
-        from urgentbench.assets import get_asset
-
-        opts = options_of(options, cls.default_options())
-        if opts.get("model_dir"):
-            return ()
-        asset_name = MODELS.get(opts["model"], MODELS[DEFAULT_MODEL])[0]
-        return (get_asset(asset_name),)
-
-    @classmethod
-    def model_hashes(cls, options: Mapping[str, Any]) -> dict[str, str]:
-        """The chosen model's asset digest, or the digest of the files of ``model_dir``."""
-        opts = options_of(options, cls.default_options())
-        return model_dir_hashes(opts.get("model_dir")) or super().model_hashes(opts)
+    def repository(self) -> str:
+        """The chosen model's Hugging Face repository."""
+        return MODELS[self.options["model"]][1]
 
     def setup(self) -> None:
         """Verify and load the model, keeping its first ``layer`` transformer layers.
@@ -176,14 +150,9 @@ class SpeechBERTScore(Metric):
             RuntimeError: When the checkpoint is not a usable HuBERT-family model or has
                 fewer layers than ``layer``.
         """
-        import torch
         from transformers import AutoModel
 
-        asset_name, repo = MODELS[self.options["model"]]
-        folder, source = model_folder(asset_name, self.options["model_dir"])
-        self._threads = resolve_threads(self.options["threads"])
-        if self._threads:
-            torch.set_num_threads(self._threads)
+        folder, source = self.open_model_folder()
         model = load_pretrained(AutoModel, folder)
         config = model.config
         if (
@@ -205,7 +174,7 @@ class SpeechBERTScore(Metric):
         # first one for 0); the later layers are not needed.
         model.encoder.layers = model.encoder.layers[:layer]
         self._model, self._config = model, config
-        self._source = {"repository": repo if not self.options["model_dir"] else None, **source}
+        self._source = source
         self._cache.clear()
         logger.debug("SpeechBERTScore: %s layer %d from %s", self.options["model"], layer, folder)
 
@@ -223,18 +192,6 @@ class SpeechBERTScore(Metric):
         with torch.inference_mode():
             out = self._model(torch.from_numpy(x)[None, :]).last_hidden_state
         return out[0].float().numpy()
-
-    def provenance(self) -> dict[str, Any]:
-        """Version, options, model identity (asset digest or local file hashes) and library versions."""
-        prov = super().provenance()
-        if self._source:
-            prov["model"] = self._source
-        elif not self.options["model_dir"]:
-            asset = self.assets_for(self.options)[0]
-            prov["model"] = {"repository": MODELS[self.options["model"]][1], "asset": asset.provenance()}
-        prov["device"] = "cpu"
-        prov["threads"] = self._threads or "default"
-        return prov
 
     def compute(
         self,

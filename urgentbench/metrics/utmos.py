@@ -32,15 +32,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from urgentbench.assets import Asset, AssetFile, DownloadSource
-from urgentbench.metrics._threads import resolve_threads
-from urgentbench.metrics.base import Metric, MetricError, Output
+from urgentbench.metrics.base import MetricError, Output
+from urgentbench.metrics.model import ModelMetric
 from urgentbench.requirements import PackageRequirement
 
 logger = logging.getLogger(__name__)
@@ -160,7 +159,7 @@ def load_utmos22_strong(path: str | Path) -> Any:
     return model.eval()
 
 
-class UTMOS(Metric):
+class UTMOS(ModelMetric):
     """UTMOS22 strong MOS of the enhanced speech (no reference), as SpeechMOS v1.2.0 predicts it.
 
     Options:
@@ -188,22 +187,12 @@ class UTMOS(Metric):
         "native rate, as in URGENT's calculate_nonintrusive_mos.py / calculate_nonintrusive_utmos.py"
     )
 
+    #: The UTMOS22 strong checkpoint.
+    asset: ClassVar[str | None] = ASSET
+
     def __init__(self, **options: Any):
         super().__init__(**options)
         self._model: Any = None
-        self._threads = 0
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        """``threads``: torch intra-op threads (None: ``$URGENTBENCH_THREADS`` or torch's default)."""
-        return {"threads": None}
-
-    @classmethod
-    def assets(cls) -> Sequence[Any]:
-        """The UTMOS22 strong checkpoint."""
-        from urgentbench.assets import get_asset
-
-        return (get_asset(ASSET),)
 
     def setup(self) -> None:
         """Verify the checkpoint's sha256 against its record, then load it once.
@@ -212,28 +201,17 @@ class UTMOS(Metric):
             AssetError: When the checkpoint is missing or corrupt (the message holds the fix commands).
             RuntimeError: When the file is not a UTMOS22 strong state dict.
         """
-        from urgentbench.assets import get_asset
-
-        folder = get_asset(ASSET).path()  # sha256-verified before anything is deserialised
-        import torch
-
-        self._threads = resolve_threads(self.options["threads"])
-        if self._threads:
-            torch.set_num_threads(self._threads)
+        folder = self.asset_folder()  # sha256-verified before anything is deserialised
+        self.use_threads()
         self._model = load_utmos22_strong(folder / CHECKPOINT)
         logger.debug("UTMOS22 strong loaded from %s (%s threads)", folder, self._threads or "default")
 
     def provenance(self) -> dict[str, Any]:
-        """Version, options, checkpoint identity and torch's version."""
-        from urgentbench.assets import get_asset
-
+        """Version, options, checkpoint identity, resampler, device, threads and torch's version."""
         prov = super().provenance()
-        prov["model"] = get_asset(ASSET).provenance()
         prov["resampler"] = (
             "torchaudio.functional.resample defaults (sinc, Hann, width 6, roll-off 0.99), own code"
         )
-        prov["device"] = "cpu"
-        prov["threads"] = self._threads or "default"
         return prov
 
     def compute(

@@ -1,0 +1,164 @@
+"""The base of metrics whose numbers come from model files: :class:`ModelMetric`.
+
+What every checkpoint-based metric (DNSMOS, NISQA, UTMOS, SpeechBERTScore, LPS, speaker
+similarity, Whisper WER) shares, written once:
+
+- the inference-thread option (``threads``, or another name) resolved against
+  ``$URGENTBENCH_THREADS`` (:func:`~urgentbench.metrics._threads.resolve_threads`) and handed
+  to torch;
+- the assets these options load (:meth:`ModelMetric.assets_for`: the class's :attr:`asset`,
+  none when a ``model_dir`` option names a local folder instead) and their digests, the
+  folder's file digests for a ``model_dir`` (:func:`model_dir_hashes`), both part of the
+  results key;
+- the sha256-verified asset folder to load from (:meth:`ModelMetric.asset_folder`);
+- provenance: the model's identity, the device and the thread count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from urgentbench.assets import get_asset
+from urgentbench.hashing import sha256_file
+from urgentbench.metrics._threads import resolve_threads
+from urgentbench.metrics.base import Metric
+
+
+def set_torch_threads(threads: int) -> None:
+    """Give torch ``threads`` intra-op threads (0 leaves torch's setting alone)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+class ModelMetric(Metric):
+    """A metric computed by a model loaded from checkpoint files.
+
+    Subclasses name the asset their default options load (:attr:`asset`), or override
+    :meth:`asset_name` when an option picks it; they load the model in :meth:`setup`,
+    calling :meth:`use_threads` and :meth:`asset_folder`.
+    """
+
+    #: The asset the metric loads (None: none, or chosen by an option in :meth:`asset_name`).
+    asset: ClassVar[str | None] = None
+    #: The option holding the inference thread count (None: ``$URGENTBENCH_THREADS`` or the default).
+    threads_option: ClassVar[str] = "threads"
+    #: Whether provenance records the device the model ran on.
+    records_device: ClassVar[bool] = True
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self._threads = 0
+        self._device = "cpu"
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """``threads``: torch intra-op threads (None: ``$URGENTBENCH_THREADS`` or torch's default)."""
+        return {"threads": None}
+
+    @classmethod
+    def asset_name(cls, options: Mapping[str, Any]) -> str | None:
+        """The asset that complete ``options`` load (default :attr:`asset`)."""
+        return cls.asset
+
+    @classmethod
+    def assets(cls) -> Sequence[Any]:
+        """The assets of the default options (see :meth:`assets_for`)."""
+        return cls.assets_for(cls.default_options())
+
+    @classmethod
+    def assets_for(cls, options: Mapping[str, Any]) -> Sequence[Any]:
+        """The asset these options load; none when a ``model_dir`` option names a local folder."""
+        opts = {**cls.default_options(), **(options or {})}
+        if opts.get("model_dir"):
+            return ()
+        name = cls.asset_name(opts)
+        return (get_asset(name),) if name else ()
+
+    @classmethod
+    def model_hashes(cls, options: Mapping[str, Any]) -> dict[str, str]:
+        """The asset digests (:meth:`Metric.model_hashes`), or the digest of the files of ``model_dir``."""
+        opts = {**cls.default_options(), **(options or {})}
+        return model_dir_hashes(opts.get("model_dir")) or super().model_hashes(opts)
+
+    def use_threads(self, torch: bool = True) -> int:
+        """Resolve the thread option (or ``$URGENTBENCH_THREADS``) and, with ``torch``, hand it to torch.
+
+        Returns:
+            The thread count, 0 meaning the library's default.
+
+        Raises:
+            ValueError: When the option or the environment variable is not a positive integer.
+        """
+        self._threads = resolve_threads(self.options[self.threads_option])
+        if torch:
+            set_torch_threads(self._threads)
+        return self._threads
+
+    def asset_folder(self, name: str | None = None) -> Path:
+        """The folder of asset ``name`` (default: the one these options load), every file sha256-verified.
+
+        Raises:
+            AssetError: When the asset is missing or corrupt (the message holds the fix commands).
+        """
+        return get_asset(name or self.asset_name(self.options)).path()
+
+    def model_provenance(self) -> dict[str, Any] | None:
+        """The identity of the model these options load: the asset's provenance (None: nothing to name)."""
+        assets = self.assets_for(self.options)
+        return assets[0].provenance() if assets else None
+
+    def provenance(self) -> dict[str, Any]:
+        """Version, options, library versions, the model's identity, the device and the thread count."""
+        prov = super().provenance()
+        model = self.model_provenance()
+        if model is not None:
+            prov["model"] = model
+        if self.records_device:
+            prov["device"] = self._device
+        prov["threads"] = self._threads or "default"
+        return prov
+
+
+# --------------------------------------------------------------------------- local model folders
+
+_FOLDER_HASHES: dict[tuple[str, tuple[tuple[str, int, int], ...]], dict[str, str]] = {}
+_FOLDER_LOCK = threading.Lock()
+
+
+def folder_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file in ``folder`` (relative path -> digest), cached while sizes and mtimes stay."""
+    paths = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+    stamp = tuple((p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+    key = (str(Path(folder).resolve()), stamp)
+    with _FOLDER_LOCK:
+        if key in _FOLDER_HASHES:
+            return dict(_FOLDER_HASHES[key])
+    hashes = {p.relative_to(folder).as_posix(): sha256_file(p) for p in paths}
+    with _FOLDER_LOCK:
+        _FOLDER_HASHES[key] = hashes
+    return dict(hashes)
+
+
+def digest_of(files: Mapping[str, str]) -> str:
+    """One sha256 over the sorted ``name digest`` lines of a folder's files."""
+    lines = "".join(f"{name} {digest}\n" for name, digest in sorted(files.items()))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def model_dir_hashes(model_dir: str | None) -> dict[str, str]:
+    """``{"model_dir PATH": digest}`` of a user-given model folder (empty when none or unreadable).
+
+    Goes into the results key, so scores from different local checkpoints are never mixed.
+    """
+    if not model_dir:
+        return {}
+    folder = Path(model_dir).expanduser()
+    if not folder.is_dir():
+        return {}
+    return {f"model_dir {folder}": digest_of(folder_hashes(folder))}
