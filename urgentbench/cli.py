@@ -19,9 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from urgentbench.validation import cli_fraction, cli_int
+from urgentbench.validation import cli_fraction, cli_int, parse_kv
 
 logger = logging.getLogger("urgentbench")
 
@@ -34,21 +32,6 @@ def _split(value: str | None) -> list[str] | None:
     if not value:
         return None
     return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def parse_kv(text: str | None) -> dict[str, Any]:
-    """Parse ``k=v,k2=v2`` (values read as YAML scalars) into a dict.
-
-    Raises:
-        ValueError: For an item without ``=``.
-    """
-    out: dict[str, Any] = {}
-    for item in _split(text) or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"expected key=value, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -539,7 +522,8 @@ def _asset_error(exc: Exception) -> int:
 
 def cmd_assets_ls(args: argparse.Namespace) -> int:
     """List the model assets: state, size, licence, what needs them, where they come from."""
-    from urgentbench.assets import ASSETS, MISSING, PRESENT, needed_by
+    from urgentbench.asset_users import needed_by
+    from urgentbench.assets import ASSETS, MISSING, PRESENT
 
     users = needed_by()
     for entry in ASSETS:

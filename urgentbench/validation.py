@@ -3,7 +3,7 @@
 :func:`require_int` checks a value given in Python (a plug-in option, a library argument),
 :func:`parse_int` one given as text (an environment variable), and :func:`cli_int` is the
 ``argparse`` type of every integer command-line option, so ``--jobs 0`` or ``--limit -1``
-is refused with one line before anything runs.
+is refused with one line before anything runs. :func:`parse_kv` reads ``key=value`` lists.
 """
 
 from __future__ import annotations
@@ -85,4 +85,23 @@ def cli_fraction(text: str) -> float:
     return value
 
 
-__all__ = ["cli_fraction", "cli_int", "describe", "parse_int", "require_int"]
+def parse_kv(text: str | None) -> dict[str, Any]:
+    """Parse ``k=v,k2=v2`` (values read as YAML scalars) into a dict (``--system-args``, ``--set``).
+
+    Raises:
+        ValueError: For an item without ``=``.
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in (v.strip() for v in (text or "").split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"expected key=value, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+__all__ = ["cli_fraction", "cli_int", "describe", "parse_int", "parse_kv", "require_int"]

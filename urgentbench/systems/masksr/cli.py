@@ -37,9 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train MaskSR / MaskSR2 (see :mod:`urgentbench.systems.masksr.train`)."""
-    from urgentbench.cli import parse_kv
     from urgentbench.systems.masksr.configs import load_config
     from urgentbench.systems.masksr.train import train
+    from urgentbench.validation import parse_kv
 
     cfg = load_config(args.variant, args.size, args.config, parse_kv(args.overrides))
     if args.steps is not None:  # a positive integer (checked by argparse)
