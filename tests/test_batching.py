@@ -123,15 +123,25 @@ def test_dnsmos_batched_equals_one_at_a_time(items):
     batched = metric.compute_batch(items)
     assert_same(single, batched, tuple(o.name for o in metric.outputs), 1e-6)
     assert isinstance(batched[2], MetricError) and isinstance(batched[6], MetricError)
-    # the long item spans two windows; all windows of the batch go through the models together
+    # the long item spans two windows; all windows of the batch go through each model together
     assert len(dnsmos_module._windows(items[3].estimate)) == 2
-    calls: list[int] = []
-    score_windows = metric._score_windows
-    metric._score_windows = lambda segments: calls.append(len(segments)) or score_windows(segments)
+
+    class Counting:  # an onnxruntime session recording each call's batch size
+        def __init__(self, session):
+            self.session, self.sizes = session, []
+
+        def run(self, outputs, feeds):
+            self.sizes.append(len(next(iter(feeds.values()))))
+            return self.session.run(outputs, feeds)
+
+    head, p808 = Counting(metric._head), Counting(metric._p808)
+    metric._head, metric._p808 = head, p808
     metric.compute_batch(items)
     valid = [i.estimate for k, i in enumerate(items) if k not in (2, 6)]
     total = sum(len(dnsmos_module._windows(np.asarray(x, dtype=np.float32))) for x in valid)
-    assert sum(calls) == total and calls[0] == dnsmos_module._WINDOW_BATCH < total
+    batch = dnsmos_module._HEAD_BATCH
+    assert total > len(valid) and p808.sizes == [total]
+    assert head.sizes == [min(batch, total - k) for k in range(0, total, batch)]
 
 
 @pytest.mark.slow

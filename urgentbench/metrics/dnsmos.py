@@ -7,20 +7,51 @@ because Microsoft replaced the P.835 model once and scores changed markedly.
 
 The scoring follows the official ``dnsmos_local.py`` (as used by URGENT through ESPnet's
 ``DNSMOS_local``): the 16 kHz signal is repeated until it lasts at least 9.01 s, cut into
-9.01 s windows with a 1 s hop, each window is scored, the raw P.835 scores go through the
-non-personalised calibration polynomials, and the window scores are averaged.
+9.01 s windows with a 1 s hop (windows whose slice comes out one sample short through the
+official float arithmetic are skipped, as there), each window is scored, the raw P.835
+scores go through the non-personalised calibration polynomials, and the window scores are
+averaged.
 
 Samples outside [-1, 1]: ``speechmos.dnsmos.run`` rejects them, but that check is the only
 difference from the official code, which scores such audio as it is. To reproduce the
-official values this module runs the same computation itself (ONNX sessions + mel
-spectrogram), without the range check and without rescaling; the tests check that it
-equals ``speechmos.dnsmos.run`` wherever the latter accepts the input.
+official values this module runs the same computation itself, without the range check and
+without rescaling; the tests check that it equals ``speechmos.dnsmos.run`` wherever the
+latter accepts the input.
+
+Shared work across windows. Consecutive windows overlap by 8 s, and both models start with
+frame-local analysis (the P.835 graph: a 320-sample STFT with a 160-sample hop, a log power
+spectrum and four 3x3 convolutions at full resolution, 97 % of its arithmetic; the P.808
+input: a 321-point STFT and mel filterbank). A window starts on a whole frame of the
+utterance (1 s = 100 frames), so a window's frames are the utterance's frames. This module
+therefore
+
+* splits the official P.835 graph in memory (``onnx``) into *spectrum* (frames -> log power
+  spectrum), *convolutions* (-> the fourth convolution's output) and *head* (pooling, the
+  remaining convolutions and the dense layers on one 900-frame window); every node of the
+  official graph is in exactly one part, except the framing (Slice/Reshape/Concat), which
+  is plain indexing done in numpy;
+* runs the spectrum and the convolutions once over each stretch of overlapping windows
+  (long stretches in tiles that see 4 frames of their neighbours, the convolutions' reach),
+  and recomputes only a window's first and last 4 frames, which the official per-window
+  run computes with zero padding, from an 8-frame piece of that window;
+* computes the P.808 spectra of the union of frames once (the window's first and last
+  frame, which touch its zero padding, separately), with the mel filterbank and window
+  function computed once in :meth:`DNSMOS.setup`, then normalises each window as
+  ``librosa.power_to_db(ref=np.max)`` does;
+* runs the head and the P.808 model on batches of windows, across utterances in
+  :meth:`DNSMOS.compute_batch`.
+
+Every step is the official arithmetic on the same numbers; on onnxruntime's CPU kernels
+(and numpy's FFT and BLAS) the results are bit-identical to the per-window run, which the
+tests check on real speech (the tolerance they use is 1e-6).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -34,10 +65,45 @@ logger = logging.getLogger(__name__)
 _SR = 16000
 #: Window length of the official scorer, in seconds.
 _WINDOW_S = 9.01
+#: Window length in samples.
+_WINDOW = int(_WINDOW_S * _SR)
+#: Frame hop of both models' analysis (10 ms).
+_HOP = 160
+#: Frames of one window seen by either model.
+_FRAMES = 900
+#: P.835 analysis frame (two hops).
+_P835_FRAME = 2 * _HOP
+#: Frames on each side that the four full-resolution 3x3 convolutions of P.835 look at.
+_HALO = 4
+#: P.808 input: 321-point STFT (centred, zero padded), 120 mel bands, 10 ms hop.
+_P808_NFFT = 321
+_P808_MELS = 120
 #: The P.808 model sees the window without its last 10 ms.
 _P808_TRIM = 160
-#: Most 9.01 s windows run through the ONNX models in one call.
-_WINDOW_BATCH = 16
+#: ``librosa.power_to_db`` defaults used by the official code.
+_AMIN = 1e-10
+_TOP_DB = 80.0
+
+#: Most frames of one tile of the P.835 convolutions (longer stretches are cut into tiles).
+_TILE = 2000
+#: Most frames (all tiles together) in one call of the P.835 convolutions: bounds memory
+#: (about 0.2 MB of activations per frame).
+_CONV_FRAMES = 2400
+#: Most windows in one call of the P.835 head (18.5 MB of input per window).
+_HEAD_BATCH = 16
+#: Most windows in one call of the P.808 model.
+_P808_BATCH = 64
+#: Most frames of utterance audio in one call of the P.835 spectrum part.
+_SPECTRUM_FRAMES = 20000
+#: Most edge pieces in one call of the P.835 convolutions.
+_EDGE_BATCH = 512
+
+#: Tensors of sig_bak_ovr.onnx where the graph is split.
+_T_INPUT = "input_1"
+_T_FRAMES = "mos_estimator_logpow/concat:0"
+_T_LOGSPEC = "mos_estimator_logpow/truediv:0"
+_T_CONV = "mos_estimator_logpow/conv2d_3/Relu:0"
+_T_OUTPUT = "Identity:0"
 
 #: Official model files (paths inside the speechmos package) and their sha256.
 _MODELS = {
@@ -56,13 +122,18 @@ _POLY_SIG = (-0.08397278, 1.22083953, 0.0052439)
 _POLY_BAK = (-0.13166888, 1.60915514, -0.39604546)
 _POLY_OVRL = (-0.06766283, 1.11546468, 0.04602535)
 
+_DEVICES = ("cpu", "cuda")
+
 
 class DNSMOS(Metric):
     """DNSMOS P.835 SIG/BAK/OVRL and P.808 MOS of the enhanced speech (no reference needed).
 
     Options:
-        threads: onnxruntime intra-op threads; None uses ``$URGENTBENCH_THREADS`` (set by
-            the runner to cores // jobs) or onnxruntime's default.
+        threads: CPU threads: independent single-threaded ONNX calls run side by side on
+            this many threads; None uses ``$URGENTBENCH_THREADS`` (set by the runner to
+            cores // jobs) or, outside the runner, every core. The values do not depend on it.
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"`` (onnxruntime's CUDA
+            execution provider; needs ``onnxruntime-gpu``).
     """
 
     name: ClassVar[str] = "dnsmos"
@@ -81,10 +152,11 @@ class DNSMOS(Metric):
         Output("dnsmos_bak", True, "DNSMOS P.835 background-noise quality"),
         Output("dnsmos_p808", True, "DNSMOS P.808 overall MOS"),
     )
-    distributions: ClassVar[tuple[str, ...]] = ("speechmos", "onnxruntime", "librosa")
+    distributions: ClassVar[tuple[str, ...]] = ("speechmos", "onnxruntime", "onnx", "librosa")
     packages: ClassVar[tuple[PackageRequirement, ...]] = (
         PackageRequirement("speechmos", pip("speechmos==0.0.1.1")),
         PackageRequirement("onnxruntime", pip("onnxruntime")),
+        PackageRequirement("onnx", pip("onnx")),
         PackageRequirement("librosa", pip("librosa")),
     )
     reference_implementation: ClassVar[str] = (
@@ -94,32 +166,55 @@ class DNSMOS(Metric):
 
     def __init__(self, **options: Any):
         super().__init__(**options)
-        self._p835: Any = None
+        self._spectrum: Any = None
+        self._convs: Any = None
+        self._head: Any = None
         self._p808: Any = None
+        self._mel_basis: np.ndarray | None = None
+        self._fft_window: np.ndarray | None = None
         self._hashes: dict[str, str] = {}
         self._threads = 0
+        self._device = "cpu"
+        self._pool: Any = None
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        """``threads``: onnxruntime intra-op threads (None: ``$URGENTBENCH_THREADS`` or default)."""
-        return {"threads": None}
+        """``threads``: CPU threads (None: ``$URGENTBENCH_THREADS`` or every core);
+        ``device``: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``."""
+        return {"threads": None, "device": "cpu"}
 
     def setup(self) -> None:
-        """Check the model hashes and open both ONNX sessions once.
+        """Check the model hashes, split the P.835 graph and open the ONNX sessions once.
 
         Raises:
-            RuntimeError: When the installed model files are not the pinned official ones.
+            RuntimeError: When the installed model files are not the pinned official ones, or
+                ``device`` asks for CUDA where onnxruntime has no CUDA execution provider.
+            ValueError: For a bad ``threads`` or ``device`` option.
         """
+        import librosa
         import onnxruntime as ort
 
         from urgentbench.assets import PackagePart, sha256_file
 
-        self._threads = resolve_threads(self.options["threads"])
+        providers, self._device = _providers(self.options["device"], ort.get_available_providers())
+        self._threads = resolve_threads(self.options["threads"]) or os.cpu_count() or 1
+        # Every call runs on one onnxruntime thread; on the CPU, independent calls (tiles of
+        # the P.835 convolutions, the P.808 model) run side by side on ``threads`` Python
+        # threads instead. On this project's 2-core machine two single-threaded calls at once
+        # score 1.8-1.9x as fast as one, one call on two intra-op threads only 1.1-1.3x
+        # (benchmarks/dnsmos_batch.py --sweep). Single-threaded calls also keep the values
+        # independent of the thread count (onnxruntime's per-thread blocks of element-wise
+        # ops round their boundary elements differently). On CUDA one thread issues the calls.
         sess_options = ort.SessionOptions()
-        sess_options.intra_op_num_threads = self._threads
+        sess_options.intra_op_num_threads = 1
         sess_options.inter_op_num_threads = 1
         sess_options.log_severity_level = 3
-        sessions = {}
+        self._pool = None
+        if self._device == "cpu" and self._threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="dnsmos")
+        paths = {}
         for key, (rel, expected) in _MODELS.items():
             path = PackagePart("speechmos", rel).locate()
             if path is None:
@@ -133,12 +228,26 @@ class DNSMOS(Metric):
                     f"{expected[:12]}…; fix: pip install --force-reinstall speechmos==0.0.1.1"
                 )
             self._hashes[rel.rsplit("/", 1)[-1]] = digest
-            sessions[key] = ort.InferenceSession(str(path), sess_options, providers=["CPUExecutionProvider"])
-        self._p835, self._p808 = sessions["p835"], sessions["p808"]
-        # Warm up (librosa's first mel spectrogram and onnxruntime's first run are slow),
-        # so that per-utterance timings are steady.
-        self._score(np.zeros(int(_WINDOW_S * _SR), dtype=np.float32))
-        logger.debug("DNSMOS sessions ready (%s intra-op threads)", self._threads or "default")
+            paths[key] = path
+
+        def session(model: Any) -> Any:
+            sess = ort.InferenceSession(model, sess_options, providers=providers)
+            if self._device != "cpu" and "CUDAExecutionProvider" not in sess.get_providers():
+                raise RuntimeError(
+                    f"DNSMOS device={self.options['device']!r}: onnxruntime could not start its CUDA "
+                    "execution provider (CUDA/cuDNN libraries missing?); use device='cpu'"
+                )
+            return sess
+
+        spectrum, convs, head = _split_p835(paths["p835"])
+        self._spectrum, self._convs, self._head = session(spectrum), session(convs), session(head)
+        self._p808 = session(str(paths["p808"]))
+        # librosa.feature.melspectrogram's filterbank and window (float32 and float64, as there)
+        self._mel_basis = librosa.filters.mel(sr=_SR, n_fft=_P808_NFFT, n_mels=_P808_MELS)
+        self._fft_window = librosa.filters.get_window("hann", _P808_NFFT, fftbins=True)
+        # Warm up (onnxruntime's first run is slow), so that per-utterance timings are steady.
+        self._score([np.zeros(_WINDOW + 2 * _SR, dtype=np.float32)])
+        logger.debug("DNSMOS sessions ready on %s (%d threads)", self._device, self._threads)
 
     @classmethod
     def model_files(cls, options: dict[str, Any]) -> dict[str, str]:
@@ -146,11 +255,12 @@ class DNSMOS(Metric):
         return {rel.rsplit("/", 1)[-1]: sha for rel, sha in _MODELS.values()}
 
     def provenance(self) -> dict[str, Any]:
-        """Version, options, model sha256s and library versions."""
+        """Version, options, model sha256s, threads, device and library versions."""
         prov = super().provenance()
         # setup() refuses any file but the pinned ones, so before setup the pins are what will run
-        prov["models"] = dict(self._hashes) or {rel.rsplit("/", 1)[-1]: sha for rel, sha in _MODELS.values()}
+        prov["models"] = dict(self._hashes) or self.model_files(self.options)
         prov["threads"] = self._threads or "default"
+        prov["device"] = self._device
         return prov
 
     def compute(
@@ -161,7 +271,7 @@ class DNSMOS(Metric):
         *,
         transcript: str | None = None,
     ) -> dict[str, Any]:
-        """Score one 16 kHz waveform.
+        """Score one 16 kHz waveform (all its windows through each model in one batch).
 
         Returns:
             ``dnsmos_ovrl``, ``dnsmos_sig``, ``dnsmos_bak`` and ``dnsmos_p808``.
@@ -169,39 +279,34 @@ class DNSMOS(Metric):
         Raises:
             MetricError: For a wrong rate, an empty or non-finite waveform.
         """
-        if self._p835 is None:
+        if self._convs is None:
             self.setup()
-        return _as_outputs(self._score(self._check(estimate, sample_rate)))
+        return _as_outputs(self._score([self._check(estimate, sample_rate)])[0])
 
     def compute_batch(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
-        """Score several waveforms, running the 9.01 s windows of all of them through the models in batches.
+        """Score several waveforms, the windows of all of them running through the models together.
 
-        Every window has the same length, so windows of different utterances stack without
-        padding; each window's scores equal its one-at-a-time scores to float rounding
-        (within 1e-6 after averaging).
+        Each item's scores equal its :meth:`compute` scores (the same arithmetic on the same
+        numbers; the tests allow 1e-6).
 
         Returns:
             One entry per item: the outputs of :meth:`compute`, or the :class:`MetricError`
             it raises for that item.
         """
-        if self._p835 is None:
+        if self._convs is None:
             self.setup()
         out: list[dict[str, Any] | Exception | None] = [None] * len(items)
-        windows: list[tuple[int, np.ndarray]] = []
+        valid: list[int] = []
+        audios: list[np.ndarray] = []
         for i, item in enumerate(items):
             try:
-                audio = self._check(item.estimate, item.sample_rate)
+                audios.append(self._check(item.estimate, item.sample_rate))
             except MetricError as exc:
                 out[i] = exc
                 continue
-            windows.extend((i, segment) for segment in _windows(audio))
-        per_item: dict[int, list[tuple[float, float, float, float]]] = {}
-        for start in range(0, len(windows), _WINDOW_BATCH):
-            chunk = windows[start : start + _WINDOW_BATCH]
-            for (i, _), scores in zip(chunk, self._score_windows([segment for _, segment in chunk])):
-                per_item.setdefault(i, []).append(scores)
-        for i, scores in per_item.items():
-            out[i] = _as_outputs(_mean_scores(scores))
+            valid.append(i)
+        for i, scores in zip(valid, self._score(audios)):
+            out[i] = _as_outputs(scores)
         return out  # type: ignore[return-value]
 
     def _check(self, estimate: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -215,35 +320,394 @@ class DNSMOS(Metric):
             raise MetricError("DNSMOS input contains NaN or Inf samples")
         return x
 
-    def _score(self, audio: np.ndarray) -> tuple[float, float, float, float]:
-        """Mean calibrated (SIG, BAK, OVRL) and P.808 over the official 9.01 s windows, one window per call."""
-        return _mean_scores([self._score_windows([segment])[0] for segment in _windows(audio)])
+    def _score(self, audios: list[np.ndarray]) -> list[tuple[float, float, float, float]]:
+        """Mean calibrated (SIG, BAK, OVRL) and P.808 of each waveform over its official windows."""
+        if not audios:
+            return []
+        plans = [_Plan(_repeat(x)) for x in audios]
+        first = 0
+        for plan in plans:
+            plan.first = first
+            first += plan.n
+        if self._pool is not None:  # the P.808 model runs beside the P.835 convolutions
+            p808 = self._pool.submit(self._p808_mos, plans)
+            raw = self._p835_raw(plans)
+            mos = p808.result()
+        else:
+            raw = self._p835_raw(plans)
+            mos = self._p808_mos(plans)
+        out = []
+        for plan in plans:
+            per_window = [
+                (np.polyval(_POLY_SIG, sig), np.polyval(_POLY_BAK, bak), np.polyval(_POLY_OVRL, ovrl), p808)
+                for (sig, bak, ovrl), p808 in zip(raw[plan.first : plan.first + plan.n], mos[plan.first : plan.first + plan.n])
+            ]
+            out.append(_mean_scores(per_window))
+        return out
 
-    def _score_windows(self, segments: list[np.ndarray]) -> list[tuple[float, float, float, float]]:
-        """Calibrated (SIG, BAK, OVRL) and P.808 of each 9.01 s window, the windows run as one batch."""
-        batch = np.stack([segment.astype(np.float32) for segment in segments])
-        raw = self._p835.run(None, {"input_1": batch})[0]
-        mels = np.stack([_p808_features(segment[:-_P808_TRIM]) for segment in segments])
-        p808 = self._p808.run(None, {"input_1": mels})[0][:, 0]
-        return [
-            (
-                np.polyval(_POLY_SIG, raw_sig),
-                np.polyval(_POLY_BAK, raw_bak),
-                np.polyval(_POLY_OVRL, raw_ovrl),
-                mos,
-            )
-            for (raw_sig, raw_bak, raw_ovrl), mos in zip(raw, p808)
+    # ------------------------------------------------------------------ P.835
+
+    def _p835_raw(self, plans: list[_Plan]) -> np.ndarray:
+        """Raw (uncalibrated) P.835 (SIG, BAK, OVRL) of every window of ``plans``, in window order.
+
+        Stretches go through the convolutions in groups of at most about _CONV_FRAMES frames
+        (a group's activations are dropped once its windows are copied out); the windows of
+        all groups go through the head in batches of _HEAD_BATCH.
+        """
+        stretches = [stretch for plan in plans for stretch in plan.stretches()]
+        first = sum(plan.n for plan in plans)
+        self._log_spectra(stretches)
+        raw = np.empty((first, 3), dtype=np.float32)
+        head = _HeadBatch(self._head, raw, min(_HEAD_BATCH, first), stretches[0].logspec.shape[1])
+        groups: list[list[_Stretch]] = []
+        size = 0
+        for stretch in stretches:
+            if not groups or size + stretch.n_frames > _CONV_FRAMES:
+                groups.append([])
+                size = 0
+            groups[-1].append(stretch)
+            size += stretch.n_frames
+        for group in groups:
+            self._convolve(group)
+            for stretch in group:
+                for k in range(len(stretch.offsets)):
+                    head.add(stretch, k)
+                stretch.conv = None
+                stretch.edges.clear()
+        head.flush()
+        return raw
+
+    def _log_spectra(self, stretches: list[_Stretch]) -> None:
+        """Fill each stretch's log power spectrum (the spectrum part, utterance frames stacked)."""
+        frames = np.concatenate([s.frames() for s in stretches])
+        spectra = [
+            self._spectrum.run(None, {_T_FRAMES: frames[None, start : start + _SPECTRUM_FRAMES]})[0][0]
+            for start in range(0, len(frames), _SPECTRUM_FRAMES)
         ]
+        logspec = np.concatenate(spectra) if len(spectra) > 1 else spectra[0]
+        start = 0
+        for s in stretches:
+            s.logspec = logspec[start : start + s.n_frames]
+            start += s.n_frames
+
+    def _convolve(self, stretches: list[_Stretch]) -> None:
+        """Fill each stretch's convolution output and its windows' edges.
+
+        Tiles of equal length share a call, the edge pieces another; with several threads the
+        stretches are cut into at least that many tiles and the calls run side by side.
+        """
+        workers = self._threads if self._pool is not None else 1
+        total = sum(s.n_frames for s in stretches)
+        by_length: dict[int, list[tuple[_Stretch, int, int, int]]] = {}
+        for s in stretches:
+            s.conv = np.empty((32, s.n_frames, s.logspec.shape[1]), dtype=np.float32)
+            parts = -(-workers * s.n_frames // total)
+            for keep_start, keep_stop, lo, hi in _tiles(s.n_frames, parts):
+                by_length.setdefault(hi - lo, []).append((s, keep_start, keep_stop, lo))
+        calls: list[Callable[[], None]] = []
+        for length, tiles in by_length.items():
+            per_call = max(1, min(_CONV_FRAMES // length, -(-len(tiles) // workers)))
+            for start in range(0, len(tiles), per_call):
+                calls.append(lambda chunk=tiles[start : start + per_call], length=length: self._convolve_tiles(chunk, length))
+        # A window's first and last _HALO frames see zero padding in the official per-window run.
+        pieces: list[tuple[_Stretch, int, bool]] = []
+        for s in stretches:
+            for offset in s.offsets:
+                if offset > 0:
+                    pieces.append((s, offset, True))
+                if offset + _FRAMES < s.n_frames:
+                    pieces.append((s, offset + _FRAMES - 2 * _HALO, False))
+        for start in range(0, len(pieces), _EDGE_BATCH):
+            calls.append(lambda chunk=pieces[start : start + _EDGE_BATCH]: self._convolve_edges(chunk))
+        if self._pool is None:
+            for call in calls:
+                call()
+        else:
+            for future in [self._pool.submit(call) for call in calls]:
+                future.result()
+
+    def _convolve_tiles(self, tiles: list[tuple[_Stretch, int, int, int]], length: int) -> None:
+        """One convolution call on tiles of ``length`` frames; keep each tile's own frames."""
+        batch = np.stack([s.logspec[lo : lo + length] for s, _, _, lo in tiles])
+        out = self._convs.run(None, {_T_LOGSPEC: batch})[0]
+        for (s, keep_start, keep_stop, lo), o in zip(tiles, out):
+            s.conv[:, keep_start:keep_stop] = o[:, keep_start - lo : keep_stop - lo]
+
+    def _convolve_edges(self, pieces: list[tuple[_Stretch, int, bool]]) -> None:
+        """One convolution call on 8-frame pieces at window edges; keep the window's 4 frames."""
+        batch = np.stack([s.logspec[lo : lo + 2 * _HALO] for s, lo, _ in pieces])
+        out = self._convs.run(None, {_T_LOGSPEC: batch})[0]
+        for (s, lo, head), o in zip(pieces, out):
+            s.edges[lo] = o[:, :_HALO] if head else o[:, _HALO:]
+
+    # ------------------------------------------------------------------ P.808
+
+    def _p808_mos(self, plans: list[_Plan]) -> np.ndarray:
+        """P.808 MOS of every window of ``plans``, in window order."""
+        features = [self._p808_features(plan) for plan in plans]
+        stacked = np.concatenate(features) if len(features) > 1 else features[0]
+        out = [
+            self._p808.run(None, {_T_INPUT: stacked[start : start + _P808_BATCH]})[0][:, 0]
+            for start in range(0, len(stacked), _P808_BATCH)
+        ]
+        return np.concatenate(out)
+
+    def _p808_features(self, plan: _Plan) -> np.ndarray:
+        """P.808 input of each window of ``plan``: (windows, 900, 120) float32.
+
+        Equal to ``(librosa.power_to_db(librosa.feature.melspectrogram(y=window[:-160], sr=16000,
+        n_fft=321, hop_length=160, n_mels=120), ref=np.max) + 40) / 40``, transposed, per window:
+        the spectra of frames shared by overlapping windows are computed once.
+        """
+        half = _P808_NFFT // 2
+        length = _WINDOW - _P808_TRIM
+        audio = plan.audio
+        starts = [s // _HOP for s in plan.starts]  # window starts, in frames
+        # Interior frames (1 .. 898) of a window lie inside it: frame f of the utterance is
+        # centred on sample 160 f. Frames 0 and 899 reach into the window's zero padding.
+        inner = np.unique(np.concatenate([np.arange(f + 1, f + _FRAMES - 1) for f in starts]))
+        frames = np.lib.stride_tricks.sliding_window_view(audio, _P808_NFFT)[inner * _HOP - half]
+        edges = np.zeros((2 * len(starts), _P808_NFFT), dtype=np.float32)
+        for k, sample in enumerate(plan.starts):
+            edges[2 * k, half:] = audio[sample : sample + half + 1]
+            edges[2 * k + 1, : 2 * half] = audio[sample + length - 2 * half : sample + length]
+        mel = self._mel_power(np.concatenate([frames, edges]))
+        # Rows of each window: its first edge, its interior frames, its last edge.
+        position = np.full(inner[-1] + 1, -1, dtype=np.int64)
+        position[inner] = np.arange(len(inner))
+        rows = np.empty((len(starts), _FRAMES), dtype=np.int64)
+        for k, f in enumerate(starts):
+            rows[k, 0] = len(inner) + 2 * k
+            rows[k, 1:-1] = position[f + 1 : f + _FRAMES - 1]
+            rows[k, -1] = len(inner) + 2 * k + 1
+        mel_windows = mel[rows]  # (windows, 900, 120)
+        # librosa.power_to_db(S, ref=np.max, amin=1e-10, top_db=80), one window at a time
+        ref = mel_windows.max(axis=(1, 2), keepdims=True)
+        log_spec = 10.0 * np.log10(np.maximum(_AMIN, mel_windows))
+        log_spec -= 10.0 * np.log10(np.maximum(_AMIN, ref))
+        log_spec = np.maximum(log_spec, log_spec.max(axis=(1, 2), keepdims=True) - _TOP_DB)
+        return np.ascontiguousarray((log_spec + 40) / 40, dtype=np.float32)
+
+    def _mel_power(self, frames: np.ndarray) -> np.ndarray:
+        """Mel power spectrum (rows, 120) of zero-padded 321-sample frames, as librosa computes it.
+
+        librosa windows in float64, stores the STFT as complex64, squares its magnitude in
+        float32 and applies the float32 filterbank with a matrix product; so does this.
+        """
+        out = np.empty((len(frames), _P808_MELS), dtype=np.float32)
+        step = 4096
+        for start in range(0, len(frames), step):
+            spectrum = np.fft.rfft(self._fft_window * frames[start : start + step], axis=-1).astype(np.complex64)
+            power = np.abs(spectrum) ** 2.0
+            out[start : start + step] = (self._mel_basis @ power.T).T
+        return out
+
+
+class _HeadBatch:
+    """Windows waiting for the P.835 head: their convolution outputs, copied into one batch."""
+
+    def __init__(self, session: Any, raw: np.ndarray, size: int, bins: int) -> None:
+        self.session, self.raw = session, raw
+        self.batch = np.empty((size, 32, _FRAMES, bins), dtype=np.float32)
+        self.rows: list[int] = []
+
+    def add(self, stretch: _Stretch, k: int) -> None:
+        """Queue window ``k`` of ``stretch`` (edges from their 8-frame pieces); run the head when full."""
+        b = len(self.rows)
+        offset = stretch.offsets[k]
+        self.batch[b] = stretch.conv[:, offset : offset + _FRAMES]
+        if offset in stretch.edges:
+            self.batch[b, :, :_HALO] = stretch.edges[offset]
+        tail = offset + _FRAMES - 2 * _HALO
+        if tail in stretch.edges:
+            self.batch[b, :, _FRAMES - _HALO :] = stretch.edges[tail]
+        self.rows.append(stretch.window_index[k])
+        if len(self.rows) == len(self.batch):
+            self.flush()
+
+    def flush(self) -> None:
+        """Run the head on the queued windows."""
+        if self.rows:
+            out = self.session.run(None, {_T_CONV: self.batch[: len(self.rows)]})[0]
+            self.raw[self.rows] = out
+            self.rows = []
+
+
+@dataclass
+class _Stretch:
+    """Consecutive overlapping windows of one utterance, analysed together.
+
+    ``offsets``: window starts in frames from the stretch start; ``window_index``: each
+    window's row in the batch's output.
+    """
+
+    audio: np.ndarray
+    start: int  # first frame (utterance frame index)
+    n_frames: int
+    offsets: list[int]
+    window_index: list[int]
+    logspec: Any = None
+    conv: Any = None
+    edges: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def frames(self) -> np.ndarray:
+        """The P.835 analysis frames (n_frames, 320): frame f is samples 160 f .. 160 f + 319."""
+        view = np.lib.stride_tricks.sliding_window_view(self.audio, _P835_FRAME)[::_HOP]
+        return view[self.start : self.start + self.n_frames]
+
+
+@dataclass
+class _Plan:
+    """One utterance: its repeated audio, its official window starts (samples) and their rows."""
+
+    audio: np.ndarray
+    starts: list[int] = field(init=False)
+    first: int = 0
+
+    def __post_init__(self) -> None:
+        self.starts = _window_starts(len(self.audio))
+
+    @property
+    def n(self) -> int:
+        """Number of windows."""
+        return len(self.starts)
+
+    def stretches(self) -> list[_Stretch]:
+        """Maximal runs of overlapping windows (needs ``first`` set)."""
+        out: list[_Stretch] = []
+        frames = [s // _HOP for s in self.starts]
+        for k, f in enumerate(frames):
+            if out and f < out[-1].start + out[-1].n_frames:
+                s = out[-1]
+                s.offsets.append(f - s.start)
+                s.window_index.append(self.first + k)
+                s.n_frames = f - s.start + _FRAMES
+            else:
+                out.append(_Stretch(self.audio, f, _FRAMES, [0], [self.first + k]))
+        return out
+
+
+def _tiles(n_frames: int, parts: int = 1) -> list[tuple[int, int, int, int]]:
+    """Cut a stretch of ``n_frames`` into at least ``parts`` tiles of at most _TILE frames.
+
+    Returns:
+        ``(keep_start, keep_stop, lo, hi)`` per tile: frames ``lo:hi`` go through the
+        convolutions and ``keep_start:keep_stop`` of the result are kept; a tile sees _HALO
+        frames of each neighbour, so its kept frames equal those of one run over the stretch.
+    """
+    n_tiles = min(max(parts, -(-n_frames // _TILE)), n_frames)
+    bounds = [round(k * n_frames / n_tiles) for k in range(n_tiles + 1)]
+    return [
+        (a, b, max(0, a - _HALO), min(n_frames, b + _HALO)) for a, b in zip(bounds[:-1], bounds[1:])
+    ]
+
+
+def _providers(device: Any, available: Sequence[str]) -> tuple[list[Any], str]:
+    """onnxruntime providers for the ``device`` option, and the device's canonical name.
+
+    Raises:
+        ValueError: For a device other than cpu, cuda, cuda:N.
+        RuntimeError: For CUDA where onnxruntime has no CUDA execution provider.
+    """
+    text = str(device).strip().lower() if isinstance(device, str) else ""
+    kind, _, index = text.partition(":")
+    if kind not in _DEVICES or (index and (kind == "cpu" or not index.isdigit())):
+        raise ValueError(f"DNSMOS device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if kind == "cpu":
+        return ["CPUExecutionProvider"], "cpu"
+    if "CUDAExecutionProvider" not in available:
+        raise RuntimeError(
+            f"DNSMOS device={device!r} needs onnxruntime's CUDAExecutionProvider, but this "
+            f"onnxruntime has only {', '.join(available)}; fix: pip install onnxruntime-gpu (or use device='cpu')"
+        )
+    device_id = int(index or 0)
+    return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"], f"cuda:{device_id}"
+
+
+def _split_p835(path: Any) -> tuple[bytes, bytes, bytes]:
+    """The official P.835 graph as three serialised models: spectrum, convolutions, head.
+
+    spectrum: frames (N, T, 320) -> log10 power spectrum (N, T, 161); convolutions:
+    (N, T, 161) -> the fourth convolution's ReLU output (N, 32, T, 161); head:
+    (N, 32, 900, 161) -> raw (SIG, BAK, OVRL). The framing nodes before the spectrum
+    (Slice, Reshape, Concat) are replaced by :meth:`_Stretch.frames`.
+
+    Raises:
+        RuntimeError: When the graph does not have the expected tensors (another model file).
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    initializers = {init.name: init for init in graph.initializer}
+    for name in (_T_FRAMES, _T_LOGSPEC, _T_CONV, _T_OUTPUT):
+        if name not in producer:
+            raise RuntimeError(f"DNSMOS model {path}: tensor {name!r} not found; is it the official P.835 model?")
+
+    def part(source: str, target: str, in_shape: list[Any], out_shape: list[Any]) -> tuple[bytes, set[int]]:
+        needed: set[int] = set()
+        stack = [target]
+        while stack:
+            tensor = stack.pop()
+            if tensor == source or tensor in initializers:
+                continue
+            node = producer.get(tensor)
+            if node is None:
+                raise RuntimeError(f"DNSMOS model {path}: {target!r} depends on {tensor!r} beyond {source!r}")
+            if id(node) not in needed:
+                needed.add(id(node))
+                stack.extend(node.input)
+        nodes = [node for node in graph.node if id(node) in needed]
+        used = {name for node in nodes for name in node.input}
+        sub = helper.make_graph(
+            nodes,
+            f"dnsmos_p835_{target}",
+            [helper.make_tensor_value_info(source, TensorProto.FLOAT, in_shape)],
+            [helper.make_tensor_value_info(target, TensorProto.FLOAT, out_shape)],
+            [init for name, init in initializers.items() if name in used],
+        )
+        sub_model = helper.make_model(sub, opset_imports=model.opset_import, ir_version=model.ir_version)
+        return sub_model.SerializeToString(), needed
+
+    spectrum, a = part(_T_FRAMES, _T_LOGSPEC, ["N", "T", _P835_FRAME], ["N", "T", 161])
+    convs, b = part(_T_LOGSPEC, _T_CONV, ["N", "T", 161], ["N", 32, "T", 161])
+    head, c = part(_T_CONV, _T_OUTPUT, ["N", 32, _FRAMES, 161], ["N", 3])
+    framing = {id(node) for node in graph.node} - a - b - c
+    kinds = sorted(node.op_type for node in graph.node if id(node) in framing)
+    if a & b or b & c or a & c or kinds != ["Concat", "Reshape", "Reshape", "Slice", "Slice"]:
+        raise RuntimeError(f"DNSMOS model {path}: unexpected graph structure ({kinds}); is it the official P.835 model?")
+    return spectrum, convs, head
+
+
+def _repeat(audio: np.ndarray) -> np.ndarray:
+    """Repeat (doubling) a clip shorter than one window, as the official code does."""
+    while len(audio) < _WINDOW:
+        audio = np.append(audio, audio)
+    return audio
+
+
+def _window_starts(length: int) -> list[int]:
+    """Start samples of the official windows of a (repeated) waveform of ``length`` samples.
+
+    As ``dnsmos_local.py``: ``num_hops = int(floor(len / 16000) - 9.01) + 1`` windows
+    ``audio[int(idx * 16000) : int((idx + 9.01) * 16000)]``, keeping only full-length ones
+    (the float product makes some slices one sample short: idx 7 to 23, 119 to 122, ...).
+    """
+    n_windows = int(np.floor(length / _SR) - _WINDOW_S) + 1
+    starts = []
+    for idx in range(n_windows):
+        start, stop = int(idx * _SR), int((idx + _WINDOW_S) * _SR)
+        if min(stop, length) - start == _WINDOW:
+            starts.append(start)
+    return starts
 
 
 def _windows(audio: np.ndarray) -> list[np.ndarray]:
     """The official 9.01 s windows (1 s hop) of a 16 kHz waveform, short clips repeated first."""
-    window = int(_WINDOW_S * _SR)
-    while len(audio) < window:  # repeat (doubling) short clips, as the official code does
-        audio = np.append(audio, audio)
-    n_windows = int(np.floor(len(audio) / _SR) - _WINDOW_S) + 1
-    segments = [audio[int(idx * _SR) : int((idx + _WINDOW_S) * _SR)] for idx in range(n_windows)]
-    return [segment for segment in segments if len(segment) == window]
+    audio = _repeat(audio)
+    return [audio[start : start + _WINDOW] for start in _window_starts(len(audio))]
 
 
 def _mean_scores(per_window: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
@@ -256,13 +720,3 @@ def _as_outputs(scores: tuple[float, float, float, float]) -> dict[str, float]:
     """Output dict of (SIG, BAK, OVRL, P.808) scores."""
     sig, bak, ovrl, p808 = scores
     return {"dnsmos_ovrl": ovrl, "dnsmos_sig": sig, "dnsmos_bak": bak, "dnsmos_p808": p808}
-
-
-def _p808_features(segment: np.ndarray) -> np.ndarray:
-    """Log-mel input of the P.808 model: 120 bands, 321-point FFT, 10 ms hop, (dB + 40) / 40."""
-    import librosa
-
-    mel = librosa.feature.melspectrogram(y=segment, sr=_SR, n_fft=321, hop_length=160, n_mels=120)
-    mel_db = (librosa.power_to_db(mel, ref=np.max) + 40) / 40
-    return np.ascontiguousarray(mel_db.T, dtype=np.float32)
-
