@@ -22,7 +22,9 @@ What is timed
     urgentbench ``urgentbench score --jobs J --metrics pesq,estoi,sdr,mcd,lsd,dnsmos`` into a
                fresh results folder each repetition (it holds the rendered inputs, but no
                scores and no reference-state cache), one call per system into the same folder.
-    Both sides run with the machine's environment as it is (no thread settings imposed).
+    Both sides run with the machine's environment as it is (no thread settings imposed), after
+    one untimed warm-up run of each on two utterances (a fresh side venv compiles and caches
+    librosa's numba code on first use, which added about 100 s to the first official run).
     ``--official-chunksize`` defaults to 1: the README's ``--chunksize 60`` would hand a set of
     60 files or fewer to a single worker, i.e. one core; 1 lets both workers share the work,
     the official scripts' fastest use of ``--nj``.
