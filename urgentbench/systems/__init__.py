@@ -262,7 +262,7 @@ SYSTEMS.add_discoverer(_discover_cards)  # type: ignore[arg-type]
 #: Modules declaring the assets the built-in systems load, each as ``ASSET_PINS``
 #: (``(asset, aliases)`` pairs, defined beside the system's code).
 ASSET_MODULES = (
-    "urgentbench.systems.demucs",
+    "urgentbench.systems.demucs_assets",
     "urgentbench.systems.voicefixer",
     "urgentbench.systems.masksr.assets",
 )
