@@ -291,3 +291,29 @@ def test_threads_split_the_convolutions_without_changing_values(dnsmos, clips):
         assert_close(two.compute(clips[label], None, SR), dnsmos.compute(clips[label], None, SR), label)
     # one 900-frame window: two tiles, one call each, so both threads have work
     assert convs.sizes[:2] == [1, 1]
+
+
+def _score_in_child(metric: Any, audio: np.ndarray, queue: Any) -> None:
+    queue.put(metric.compute(audio, None, SR))
+
+
+@pytest.mark.slow
+def test_a_metric_set_up_before_fork_scores_in_the_child(clips):
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    metric = get_metric_class("dnsmos")(threads=2)
+    metric.setup()
+    audio = clips["speech-10s"]
+    expected = metric.compute(audio, None, SR)  # the parent's thread pool exists now
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_score_in_child, args=(metric, audio, queue))
+    child.start()
+    try:
+        assert queue.get(timeout=120) == expected
+    finally:
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()

@@ -210,10 +210,6 @@ class DNSMOS(Metric):
         sess_options.inter_op_num_threads = 1
         sess_options.log_severity_level = 3
         self._pool = None
-        if self._device == "cpu" and self._threads > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="dnsmos")
         paths = {}
         for key, (rel, expected) in _MODELS.items():
             path = PackagePart("speechmos", rel).locate()
@@ -309,6 +305,19 @@ class DNSMOS(Metric):
             out[i] = _as_outputs(scores)
         return out  # type: ignore[return-value]
 
+    def _executor(self) -> Any:
+        """The thread pool for side-by-side calls (None: one thread, or CUDA).
+
+        Made in the process that uses it: a pool inherited through fork has no threads.
+        """
+        if self._device != "cpu" or self._threads <= 1:
+            return None
+        if self._pool is None or self._pool[0] != os.getpid():
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = (os.getpid(), ThreadPoolExecutor(self._threads, thread_name_prefix="dnsmos"))
+        return self._pool[1]
+
     def _check(self, estimate: np.ndarray, sample_rate: int) -> np.ndarray:
         """The waveform as float32, or MetricError for a wrong rate, an empty or non-finite waveform."""
         if sample_rate != _SR:
@@ -329,8 +338,9 @@ class DNSMOS(Metric):
         for plan in plans:
             plan.first = first
             first += plan.n
-        if self._pool is not None:  # the P.808 model runs beside the P.835 convolutions
-            p808 = self._pool.submit(self._p808_mos, plans)
+        pool = self._executor()
+        if pool is not None:  # the P.808 model runs beside the P.835 convolutions
+            p808 = pool.submit(self._p808_mos, plans)
             raw = self._p835_raw(plans)
             mos = p808.result()
         else:
@@ -396,7 +406,8 @@ class DNSMOS(Metric):
         Tiles of equal length share a call, the edge pieces another; with several threads the
         stretches are cut into at least that many tiles and the calls run side by side.
         """
-        workers = self._threads if self._pool is not None else 1
+        pool = self._executor()
+        workers = self._threads if pool is not None else 1
         total = sum(s.n_frames for s in stretches)
         by_length: dict[int, list[tuple[_Stretch, int, int, int]]] = {}
         for s in stretches:
@@ -419,11 +430,11 @@ class DNSMOS(Metric):
                     pieces.append((s, offset + _FRAMES - 2 * _HALO, False))
         for start in range(0, len(pieces), _EDGE_BATCH):
             calls.append(lambda chunk=pieces[start : start + _EDGE_BATCH]: self._convolve_edges(chunk))
-        if self._pool is None:
+        if pool is None:
             for call in calls:
                 call()
         else:
-            for future in [self._pool.submit(call) for call in calls]:
+            for future in [pool.submit(call) for call in calls]:
                 future.result()
 
     def _convolve_tiles(self, tiles: list[tuple[_Stretch, int, int, int]], length: int) -> None:
