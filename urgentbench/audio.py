@@ -28,7 +28,10 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
+
+from urgentbench.hashing import sha256_stream
 
 PCM16_SCALE = 32768.0
 
@@ -82,7 +85,6 @@ _KINDS = (
     (stat.S_ISSOCK, "a socket"),
     (stat.S_ISLNK, "a symbolic link"),
 )
-_READ_CHUNK = 1 << 20
 
 
 def _kind(mode: int) -> str:
@@ -212,14 +214,11 @@ def file_sha256(path: str | os.PathLike, *, inside: str | os.PathLike | None = N
     """
     path = Path(path)
     fd, _ = _open_regular(path, None if inside is None else Path(inside))
-    h = hashlib.sha256()
     with os.fdopen(fd, "rb") as f:
         try:
-            for chunk in iter(lambda: f.read(_READ_CHUNK), b""):
-                h.update(chunk)
+            return sha256_stream(f)
         except OSError as exc:
             raise AudioError(path, f"cannot be read ({exc.strerror or exc})") from exc
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from urgentbench.hashing import sha256_file
+
 
 class ManifestError(ValueError):
     """A manifest line that cannot be used; names the file, the line and the problem."""
@@ -186,10 +188,5 @@ def write_manifest(path: str | os.PathLike, utterances: Iterable[Utterance]) -> 
     return hashlib.sha256(blob).hexdigest()
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+#: sha256 of a file's bytes (the one implementation, :func:`urgentbench.hashing.sha256_file`).
+file_sha256 = sha256_file

@@ -14,7 +14,7 @@ import difflib
 import importlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Generic, TypeVar
@@ -69,9 +69,19 @@ class Registry(Generic[T]):
         kind: What the registry holds, used in messages ("system", "metric").
         entry_point_group: Entry-point group scanned once, on first lookup.
         plural: Plural of ``kind`` in messages (default ``kind + "s"``).
+        declared_aliases: Reads the aliases a loaded plug-in declares on itself (a metric
+            class's ``aliases``). Plug-ins are then registered by name only and their aliases
+            are read when a name is not found, so each alias is written in one place and a
+            lookup by canonical name imports nothing more.
     """
 
-    def __init__(self, kind: str, entry_point_group: str | None = None, plural: str | None = None):
+    def __init__(
+        self,
+        kind: str,
+        entry_point_group: str | None = None,
+        plural: str | None = None,
+        declared_aliases: Callable[[T], Iterable[str]] | None = None,
+    ):
         self.kind = kind
         self.plural = plural
         self.entry_point_group = entry_point_group
@@ -83,6 +93,9 @@ class Registry(Generic[T]):
         #: Discoverers not run since they were added or since the last :meth:`rescan`.
         self._undiscovered: list[Callable[[Registry[T]], None]] = []
         self._discovered_keys: set[str] = set()
+        self._declared_aliases = declared_aliases
+        #: Keys whose plug-in was loaded to read the aliases it declares.
+        self._aliases_read: set[str] = set()
 
     def register(
         self,
@@ -108,6 +121,7 @@ class Registry(Generic[T]):
                 )
             entry = Entry(name=name, target=target, aliases=tuple(aliases), origin=origin)
             self._entries[key] = entry
+            self._aliases_read.discard(key)
             self._aliases[key] = key
             for alias in aliases:
                 self._aliases[alias.lower()] = key
@@ -169,14 +183,49 @@ class Registry(Generic[T]):
         self._ensure_discovered()
         key = self._aliases.get(name.lower())
         if key is None:
+            self._read_declared_aliases()
+            key = self._aliases.get(name.lower())
+        if key is None:
             raise UnknownNameError(self.kind, name, self.names(include_aliases=True), plural=self.plural)
         return self._entries[key]
+
+    def _read_declared_aliases(self) -> None:
+        """Load the plug-ins whose declared aliases were not read yet and register those aliases.
+
+        A plug-in that cannot be loaded is skipped (it fails when used by name); an alias
+        taken by another plug-in is ignored with a warning.
+        """
+        if self._declared_aliases is None:
+            return
+        with self._lock:
+            for key, entry in sorted(self._entries.items()):
+                if key in self._aliases_read:
+                    continue
+                self._aliases_read.add(key)
+                try:
+                    declared = tuple(self._declared_aliases(entry.load()))
+                except Exception as exc:  # a broken plug-in must not break lookups of the others
+                    logger.debug("%s %s: cannot read its aliases (%s)", self.kind, entry.name, exc)
+                    continue
+                for alias in declared:
+                    owner = self._aliases.setdefault(alias.lower(), key)
+                    if owner == key and alias not in entry.aliases:
+                        entry.aliases = (*entry.aliases, alias)
+                    elif owner != key:
+                        logger.warning(
+                            "%s alias %r of %s ignored: taken by %s",
+                            self.kind,
+                            alias,
+                            entry.name,
+                            self._entries[owner].name,
+                        )
 
     def unregister(self, name: str) -> None:
         """Remove ``name`` (and its aliases); unknown names are ignored (for tests and plug-in reloads)."""
         key = name.lower()
         with self._lock:
             entry = self._entries.pop(key, None)
+            self._aliases_read.discard(key)
             if entry is None:
                 return
             for alias in [a for a, owner in self._aliases.items() if owner == key]:
@@ -194,11 +243,14 @@ class Registry(Generic[T]):
         """Return the sorted registered names (optionally with aliases)."""
         self._ensure_discovered()
         if include_aliases:
+            self._read_declared_aliases()
             return sorted(self._aliases)
         return sorted(e.name for e in self._entries.values())
 
     def __contains__(self, name: str) -> bool:
         self._ensure_discovered()
+        if name.lower() not in self._aliases:
+            self._read_declared_aliases()
         return name.lower() in self._aliases
 
     def __iter__(self) -> Iterator[Entry[T]]:

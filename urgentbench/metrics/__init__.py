@@ -8,26 +8,30 @@ from urgentbench.registry import Registry
 
 #: All metrics, by name. Third-party packages add theirs through the
 #: ``urgentbench.metrics`` entry-point group (value: ``"module:MetricClass"``).
-METRICS: Registry[type[Metric]] = Registry("metric", entry_point_group="urgentbench.metrics")
+METRICS: Registry[type[Metric]] = Registry(
+    "metric", entry_point_group="urgentbench.metrics", declared_aliases=lambda cls: getattr(cls, "aliases", ())
+)
 
+#: The built-in metrics: name -> class (imported on first use). Each class declares its own
+#: aliases (``Metric.aliases``); the registry reads them when a name is not found.
 _BUILTIN = {
-    "pesq": ("urgentbench.metrics.intrusive:PESQ", ()),
-    "estoi": ("urgentbench.metrics.intrusive:ESTOI", ()),
-    "sdr": ("urgentbench.metrics.intrusive:SDR", ()),
-    "si_sdr": ("urgentbench.metrics.intrusive:SISDR", ("si-sdr", "sisdr")),
-    "lsd": ("urgentbench.metrics.intrusive:LSD", ()),
-    "mcd": ("urgentbench.metrics.intrusive:MCD", ()),
-    "dnsmos": ("urgentbench.metrics.dnsmos:DNSMOS", ("dnsmos_ovrl",)),
-    "nisqa": ("urgentbench.metrics.nisqa:NISQA", ("nisqa_mos",)),
-    "plcmos": ("urgentbench.metrics.plcmos:PLCMOS", ()),
-    "utmos": ("urgentbench.metrics.utmos:UTMOS", ("utmos22", "utmos22_strong")),
-    "spk_sim": ("urgentbench.metrics.speaker:SpeakerSimilarity", ("speaker_similarity", "spksim")),
-    "wer": ("urgentbench.metrics.asr:WhisperErrorRate", ("cer", "asr")),
-    "speechbertscore": ("urgentbench.metrics.speechbertscore:SpeechBERTScore", ("speech_bert_score", "sbs")),
-    "lps": ("urgentbench.metrics.lps:LPS", ("phoneme_similarity", "levenshtein_phoneme_similarity")),
+    "pesq": "urgentbench.metrics.intrusive:PESQ",
+    "estoi": "urgentbench.metrics.intrusive:ESTOI",
+    "sdr": "urgentbench.metrics.intrusive:SDR",
+    "si_sdr": "urgentbench.metrics.intrusive:SISDR",
+    "lsd": "urgentbench.metrics.intrusive:LSD",
+    "mcd": "urgentbench.metrics.intrusive:MCD",
+    "dnsmos": "urgentbench.metrics.dnsmos:DNSMOS",
+    "nisqa": "urgentbench.metrics.nisqa:NISQA",
+    "plcmos": "urgentbench.metrics.plcmos:PLCMOS",
+    "utmos": "urgentbench.metrics.utmos:UTMOS",
+    "spk_sim": "urgentbench.metrics.speaker:SpeakerSimilarity",
+    "wer": "urgentbench.metrics.asr:WhisperErrorRate",
+    "speechbertscore": "urgentbench.metrics.speechbertscore:SpeechBERTScore",
+    "lps": "urgentbench.metrics.lps:LPS",
 }
-for _name, (_target, _aliases) in _BUILTIN.items():
-    METRICS.register(_name, _target, aliases=_aliases)
+for _name, _target in _BUILTIN.items():
+    METRICS.register(_name, _target)
 
 #: Modules declaring the assets the built-in metrics load, each as ``ASSET_PINS``
 #: (``(asset, aliases)`` pairs, defined beside the metric).

@@ -294,7 +294,7 @@ class WhisperErrorRate(ModelMetric):
                 self._model_info = {"path": str(local.resolve())}
                 return local
             if backend == "openai-whisper" and local.is_file():
-                from urgentbench.assets import sha256_file
+                from urgentbench.hashing import sha256_file
 
                 self._model_info = {"path": str(local.resolve()), "sha256": sha256_file(local)}
                 return local

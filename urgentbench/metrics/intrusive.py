@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from urgentbench.errors import one_line
 from urgentbench.metrics.base import Metric, MetricError, Output
 from urgentbench.requirements import PackageRequirement, pip
 
@@ -34,14 +35,6 @@ logger = logging.getLogger(__name__)
 SDR_CLAMP_DB = 50.0
 
 _URGENT_SCRIPT = "URGENT 2024/2025 evaluation_metrics/calculate_intrusive_se_metrics.py"
-
-
-def _one_line(exc: BaseException) -> str:
-    """``"TypeName: first line of the message"`` (bytes messages decoded)."""
-    arg = exc.args[0] if exc.args else ""
-    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-    text = text.strip().splitlines()[0] if text.strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class IntrusiveMetric(Metric):
@@ -143,7 +136,7 @@ class PESQ(IntrusiveMetric):
         try:
             value = pesq.pesq(sample_rate, ref, est, mode)
         except Exception as exc:  # the C extension raises PesqError subclasses, ValueError, ...
-            raise MetricError(f"PESQ failed: {_one_line(exc)}") from exc
+            raise MetricError(f"PESQ failed: {one_line(exc)}") from exc
         value = float(value)
         if not math.isfinite(value):
             raise MetricError(f"PESQ failed: non-finite score {value}")
@@ -192,7 +185,7 @@ class ESTOI(IntrusiveMetric):
                 np.random.seed(0)
                 value = float(stoi(ref, est, sample_rate, extended=True))
         except Exception as exc:
-            raise MetricError(f"ESTOI failed: {_one_line(exc)}") from exc
+            raise MetricError(f"ESTOI failed: {one_line(exc)}") from exc
         finally:
             np.random.set_state(state)
         for w in caught:
@@ -301,7 +294,7 @@ class SDR(IntrusiveMetric):
                 )
                 value = float(np.asarray(result[0]).reshape(-1)[0])
         except Exception as exc:  # LinAlgError for a singular system, ValueError, ...
-            raise MetricError(f"SDR failed: {_one_line(exc)}") from exc
+            raise MetricError(f"SDR failed: {one_line(exc)}") from exc
         if not math.isfinite(value):
             raise MetricError(f"SDR failed: non-finite value {value}")
         # fast_bss_eval clamps the coherence, which can land a hair outside ±50 dB (50 + 2e-11)

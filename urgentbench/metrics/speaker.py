@@ -113,7 +113,8 @@ class SpeakerSimilarity(ModelMetric):
             RuntimeError: When the packaged weights are not the pinned ones.
             AssetError: For ``model=rawnet3``, when its asset is missing or corrupt.
         """
-        from urgentbench.assets import PackagePart, sha256_file
+        from urgentbench.assets import PackagePart
+        from urgentbench.hashing import sha256_file
 
         self.use_threads()
         if self.options["model"] == "rawnet3":

