@@ -288,3 +288,35 @@ def test_mcd_equals_pysptk_and_fastdtw_in_float64():
     diff = c_est[path[:, 0]] - c_ref[path[:, 1]]
     expected = float(np.mean(10.0 / np.log(10.0) * np.sqrt(2.0 * np.sum(diff**2, axis=1))))
     assert functional.mcd(ref, noisy, fs) == pytest.approx(expected, abs=1e-9)
+
+
+def test_mcd_aligns_reference_first_as_the_official_script():
+    """URGENT's mcd_metric calls mcd_utils.calculate(ref, scaled_est): fastdtw(mcep(ref), mcep(est)).
+
+    FastDTW breaks ties by argument order, so the order changes the distance on some
+    sequences; coarse random cepstra make ties common. The distance must be the one of
+    the reference-first path on every trial, and the trials must include some where the
+    estimate-first path gives another value (else this test could not fail).
+    """
+    from fastdtw import fastdtw
+    from scipy.spatial.distance import euclidean
+
+    def official_distance(mc_ref: np.ndarray, mc_est: np.ndarray) -> float:
+        path = np.asarray(fastdtw(mc_ref, mc_est, dist=euclidean)[1]).T
+        diff2 = np.sum((mc_ref[path[0]] - mc_est[path[1]]) ** 2, 1)
+        return float(np.mean(10.0 / np.log(10.0) * np.sqrt(2 * diff2)))
+
+    def estimate_first_distance(mc_ref: np.ndarray, mc_est: np.ndarray) -> float:
+        path = np.asarray(fastdtw(mc_est, mc_ref, dist=euclidean)[1]).T
+        diff2 = np.sum((mc_est[path[0]] - mc_ref[path[1]]) ** 2, 1)
+        return float(np.mean(10.0 / np.log(10.0) * np.sqrt(2 * diff2)))
+
+    rng = np.random.default_rng(11)
+    order_mattered = 0
+    for _ in range(60):
+        mc_ref = np.round(rng.standard_normal((int(rng.integers(20, 60)), 4)))
+        mc_est = np.round(rng.standard_normal((int(rng.integers(20, 60)), 4)))
+        expected = official_distance(mc_ref, mc_est)
+        assert functional.aligned_cepstral_distance(mc_ref, mc_est) == pytest.approx(expected, abs=1e-12)
+        order_mattered += abs(estimate_first_distance(mc_ref, mc_est) - expected) > 1e-9
+    assert order_mattered > 0

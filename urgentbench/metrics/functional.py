@@ -256,9 +256,9 @@ def mcd(ref: np.ndarray, est: np.ndarray, fs: int) -> float:
 
     1. ``est`` is rescaled by the least-squares factor (:func:`least_squares_scale`).
     2. Mel-cepstra of both signals by :func:`mel_cepstra` (order and alpha by rate).
-    3. The two sequences are aligned by FastDTW (Euclidean distance, radius 1, estimate
-       first): :func:`fastdtw_path`, the path ``fastdtw`` gives.
-    4. ``MCD = mean over the path of (10 / ln 10) * sqrt(2 * sum_d (c_est,d - c_ref,d)^2)``,
+    3. The two sequences are aligned by FastDTW (Euclidean distance, radius 1, reference
+       first, as the official script): :func:`fastdtw_path`, the path ``fastdtw`` gives.
+    4. ``MCD = mean over the path of (10 / ln 10) * sqrt(2 * sum_d (c_ref,d - c_est,d)^2)``,
        summing over all coefficients **including c0** (so it is gain-sensitive, which the
        least-squares scaling partly compensates); see :func:`aligned_cepstral_distance`.
 
@@ -289,10 +289,12 @@ def mcd(ref: np.ndarray, est: np.ndarray, fs: int) -> float:
 def aligned_cepstral_distance(mc_ref: np.ndarray, mc_est: np.ndarray) -> float:
     """Mean mel-cepstral distance in dB along the FastDTW alignment of two cepstrum sequences.
 
-    The path is :func:`fastdtw_path` ``(mc_est, mc_ref)``, the path of
-    ``fastdtw(mc_est, mc_ref, dist=scipy.spatial.distance.euclidean)`` (radius 1); the
-    result is the mean over the path of ``(10 / ln 10) * sqrt(2 * sum_d (c_est,d - c_ref,d)^2)``
-    over all coefficients.
+    The path is :func:`fastdtw_path` ``(mc_ref, mc_est)``, the path of
+    ``fastdtw(mc_ref, mc_est, dist=scipy.spatial.distance.euclidean)`` (radius 1), reference
+    first as URGENT's ``mcd_metric`` calls ``mcd_utils.calculate(ref, scaled_estimate)``
+    (FastDTW breaks ties by argument order, so the order changes the path on some pairs);
+    the result is the mean over the path of
+    ``(10 / ln 10) * sqrt(2 * sum_d (c_ref,d - c_est,d)^2)`` over all coefficients.
 
     Args:
         mc_ref: Reference cepstra, shape ``(frames_ref, dims)``.
@@ -312,8 +314,8 @@ def aligned_cepstral_distance(mc_ref: np.ndarray, mc_est: np.ndarray) -> float:
         )
     if len(mc_ref) == 0 or len(mc_est) == 0:
         raise ValueError("cepstrum sequences are empty")
-    pairs = fastdtw_path(mc_est, mc_ref)
-    diff = mc_est[pairs[:, 0]] - mc_ref[pairs[:, 1]]
+    pairs = fastdtw_path(mc_ref, mc_est)
+    diff = mc_ref[pairs[:, 0]] - mc_est[pairs[:, 1]]
     per_frame = _DB_PER_NEPER * np.sqrt(2.0 * np.sum(diff**2, axis=1))
     return float(np.mean(per_frame))
 
