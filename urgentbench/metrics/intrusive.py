@@ -412,16 +412,20 @@ class MCD(IntrusiveMetric):
     (:mod:`urgentbench.metrics.mcep`; coefficients within about 1e-14 of pysptk's) and the
     alignment is fastdtw's algorithm with the same path (:func:`functional.fastdtw_path`);
     12 to 15 times faster in all (``benchmarks/mcd_kernels.py``). The values differ from the
-    earlier pysptk + fastdtw computation by about 1e-14 dB (only full-precision outputs,
-    such as the JSON leaderboard, show it, in the 16th digit), so version ``"1"`` and the
-    scores stored with pysptk stay valid; from the
-    official ``mcd_utils``, which gets a float32-scaled estimate, by about 3e-7 dB
+    earlier pysptk + fastdtw computation by about 1e-14 dB; from the official
+    ``mcd_utils``, which gets a float32-scaled estimate, by about 3e-7 dB
     (``tests/test_mcep.py`` checks 1e-4).
+
+    Version ``"2"``: the alignment takes the reference first, as the official script does
+    (``fastdtw(mcep(ref), mcep(est))``). Version 1 aligned the estimate first; FastDTW
+    breaks ties by argument order, so on some pairs the path, and MCD, differed (0.032 dB
+    on one of 12 pairs measured by ``benchmarks/vs_official.py``). Scores stored with
+    version 1 are not mixed with version 2 scores.
     """
 
     name = "mcd"
     description = "Mel-cepstral distortion in dB (URGENT: SPTK mcep + fastdtw, incl. c0), lower is better"
-    version = "1"
+    version = "2"
     outputs = (Output("mcd", False, "MCD in dB, 0 for identical signals"),)
     distributions = ("numpy", "scipy")
     reference_implementation = (
