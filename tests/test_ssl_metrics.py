@@ -14,7 +14,7 @@ from urgentbench.metrics import METRICS, MetricError, get_metric_class
 from urgentbench.metrics.lps import (
     LPS,
     CTCPhonemeDecoder,
-    levenshtein,
+    phoneme_distance,
     phoneme_similarity,
     zero_mean_unit_variance,
 )
@@ -287,21 +287,21 @@ def _dp_levenshtein(a, b) -> int:
     return d[-1][-1]
 
 
-def test_levenshtein_hand_examples():
-    assert levenshtein("kitten", "sitting") == 3
-    assert levenshtein("flaw", "lawn") == 2
-    assert levenshtein("", "abc") == 3 and levenshtein("abc", "") == 3
-    assert levenshtein("ðəkæt", "ðəkæt") == 0
-    assert levenshtein(["aɪ", "l"], ["a", "ɪ", "l"]) == 2  # token level differs from character level
+def test_phoneme_distance_hand_examples():
+    assert phoneme_distance("kitten", "sitting") == 3
+    assert phoneme_distance("flaw", "lawn") == 2
+    assert phoneme_distance("", "abc") == 3 and phoneme_distance("abc", "") == 3
+    assert phoneme_distance("ðəkæt", "ðəkæt") == 0
+    assert phoneme_distance(["aɪ", "l"], ["a", "ɪ", "l"]) == 2  # token level differs from character level
 
 
-def test_levenshtein_matches_textbook_dp():
+def test_phoneme_distance_matches_textbook_dp():
     rng = np.random.default_rng(0)
     alphabet = list("abcdəɪʊː")
     for _ in range(200):
         a = "".join(rng.choice(alphabet, rng.integers(0, 12)))
         b = "".join(rng.choice(alphabet, rng.integers(0, 12)))
-        assert levenshtein(a, b) == _dp_levenshtein(a, b), (a, b)
+        assert phoneme_distance(a, b) == _dp_levenshtein(a, b), (a, b)
 
 
 def test_phoneme_similarity_by_hand():

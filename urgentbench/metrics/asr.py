@@ -24,9 +24,9 @@ What follows URGENT:
   not URGENT 2025's choice: its ``calculate_wer.py`` (and URGENT 2026's) cleans both with
   ``TextCleaner("whisper_basic")``, Whisper's ``BasicTextNormalizer`` (no spelling
   standardisation, numbers left as written), which changes WER and CER;
-- per utterance the edit distance (substitutions + deletions + insertions) and the
-  reference length are stored, words for WER and characters of the normalised string
-  (spaces included) for CER;
+- per utterance the edit distance (substitutions + deletions + insertions, counted by
+  ``jiwer`` on tokens split here, see :func:`error_counts`) and the reference length are
+  stored, words for WER and characters of the normalised string (spaces included) for CER;
 - the system value is the corpus-level rate: total edits / total reference units over
   all utterances (a micro-average), not the mean of the per-utterance rates.
 
@@ -88,52 +88,36 @@ _WHISPER_INSTALL = (
 _COUNTS = {"wer": ("wer_edits", "wer_ref_words"), "cer": ("cer_edits", "cer_ref_chars")}
 
 
-def edit_distance(reference: Sequence[Any], hypothesis: Sequence[Any]) -> int:
-    """Levenshtein distance: the fewest substitutions, deletions and insertions turning one into the other.
-
-    Args:
-        reference: Reference tokens (words, or characters of a string).
-        hypothesis: Hypothesis tokens.
-    """
-    if len(reference) < len(hypothesis):
-        reference, hypothesis = hypothesis, reference  # the distance is symmetric; keep rows short
-    if not hypothesis:
-        return len(reference)
-    previous = list(range(len(hypothesis) + 1))
-    for i, ref_token in enumerate(reference, start=1):
-        current = [i]
-        for j, hyp_token in enumerate(hypothesis, start=1):
-            current.append(
-                min(
-                    previous[j] + 1,  # deletion
-                    current[j - 1] + 1,  # insertion
-                    previous[j - 1] + (ref_token != hyp_token),  # substitution or match
-                )
-            )
-        previous = current
-    return previous[-1]
-
-
 def _looks_like_path(name: str) -> bool:
     """Whether a ``model`` value names a local file or folder rather than an asset."""
     return "/" in name or name.startswith((".", "~")) or name.endswith(".pt") or Path(name).expanduser().exists()
 
 
 def error_counts(reference: str, hypothesis: str) -> dict[str, int]:
-    """Word and character edit counts of two already-normalised strings.
+    """Word and character edit counts of two already-normalised strings, counted by ``jiwer``.
 
-    Words are whitespace-separated tokens; characters are those of the words joined by
-    single spaces (spaces count, leading and trailing blanks do not).
+    Words are whitespace-separated tokens (``str.split()``: any Unicode whitespace, runs
+    of it and leading/trailing blanks included); characters are those of the words joined
+    by single spaces (spaces count, leading and trailing blanks do not). Both are handed
+    to ``jiwer`` already tokenised this way (its ``ReduceToListOfListOfWords`` on the
+    single-space-joined words, its ``ReduceToListOfListOfChars`` on the joined string),
+    so none of its own transforms changes the tokens; the edits are its substitutions +
+    deletions + insertions.
 
     Returns:
         ``wer_edits``, ``wer_ref_words``, ``cer_edits`` and ``cer_ref_chars``.
     """
+    import jiwer
+
     ref_words, hyp_words = reference.split(), hypothesis.split()
     ref_chars, hyp_chars = " ".join(ref_words), " ".join(hyp_words)
+    to_words, to_chars = jiwer.ReduceToListOfListOfWords(), jiwer.ReduceToListOfListOfChars()
+    words = jiwer.process_words(ref_chars, hyp_chars, to_words, to_words)
+    chars = jiwer.process_characters(ref_chars, hyp_chars, to_chars, to_chars)
     return {
-        "wer_edits": edit_distance(ref_words, hyp_words),
+        "wer_edits": words.substitutions + words.deletions + words.insertions,
         "wer_ref_words": len(ref_words),
-        "cer_edits": edit_distance(ref_chars, hyp_chars),
+        "cer_edits": chars.substitutions + chars.deletions + chars.insertions,
         "cer_ref_chars": len(ref_chars),
     }
 
@@ -146,6 +130,32 @@ OPENAI_SIZES = (
     "large-v1", "large-v2", "large-v3", "large", "large-v3-turbo", "turbo",
 )
 _TORCH_INSTALL = "pip install torch==2.13.0"
+
+
+@dataclass(frozen=True)
+class NormalisedPair:
+    """One utterance's normalised reference and hypothesis, as the ``wer`` metric compares them.
+
+    WER counts word edits between :attr:`wer_reference` and :attr:`wer_hypothesis`, CER
+    character edits between :attr:`cer_reference` and :attr:`cer_hypothesis` (see
+    :func:`error_counts`); the two pairs differ only for utterances with a language.
+    """
+
+    wer_reference: str
+    wer_hypothesis: str
+    cer_reference: str
+    cer_hypothesis: str
+
+    def counts(self) -> dict[str, int]:
+        """``wer_edits``, ``wer_ref_words``, ``cer_edits`` and ``cer_ref_chars`` of this pair (:func:`error_counts`)."""
+        words = error_counts(self.wer_reference, self.wer_hypothesis)
+        chars = error_counts(self.cer_reference, self.cer_hypothesis)
+        return {
+            "wer_edits": words["wer_edits"],
+            "wer_ref_words": words["wer_ref_words"],
+            "cer_edits": chars["cer_edits"],
+            "cer_ref_chars": chars["cer_ref_chars"],
+        }
 
 
 @dataclass(frozen=True)
@@ -191,11 +201,12 @@ class WhisperErrorRate(ModelMetric):
         Output("wer", False, "Word error rate of Whisper, corpus level (1 - WAcc)", aggregate="corpus"),
         Output("cer", False, "Character error rate of Whisper, corpus level (1 - CAcc)", aggregate="corpus"),
     )
-    distributions: ClassVar[tuple[str, ...]] = ("faster-whisper", "ctranslate2", "openai-whisper", "torch")
+    distributions: ClassVar[tuple[str, ...]] = ("faster-whisper", "ctranslate2", "openai-whisper", "torch", "jiwer")
     packages: ClassVar[tuple[PackageRequirement, ...]] = (
         PackageRequirement("faster_whisper", pip("faster-whisper==1.2.1")),
         PackageRequirement("ctranslate2", pip("ctranslate2")),
         PackageRequirement("whisper", _WHISPER_INSTALL),
+        PackageRequirement("jiwer", pip("jiwer>=4")),
     )
     reference_implementation: ClassVar[str] = (
         "substitute for URGENT's calculate_wer.py (OWSM v3.1; TextCleaner('whisper_basic') in URGENT 2025, "
@@ -254,6 +265,7 @@ class WhisperErrorRate(ModelMetric):
                 PackageRequirement("whisper", _WHISPER_INSTALL),
                 PackageRequirement("torch", _TORCH_INSTALL),
                 PackageRequirement("tiktoken", pip("tiktoken")),
+                PackageRequirement("jiwer", pip("jiwer>=4")),
             ]
         else:
             packages = list(cls.packages)
@@ -379,6 +391,36 @@ class WhisperErrorRate(ModelMetric):
             self._normalizer = EnglishTextNormalizer()
         return " ".join(self._normalizer(text).split())
 
+    def normalise_texts(self, text: str, language: str | None = None) -> tuple[str, str]:
+        """The strings this metric compares for WER and for CER, for one side (reference or hypothesis).
+
+        Args:
+            text: A raw transcript.
+            language: The utterance's language (any form
+                :func:`~urgentbench.metrics.asr_language.whisper_language` accepts), or None.
+
+        Returns:
+            ``(wer_text, cer_text)``: without a language, Whisper's English normalisation for
+            both; with one, URGENT 2025's (:func:`~urgentbench.metrics.asr_language.urgent_texts`:
+            English normaliser for English WER, basic normaliser for CER and other languages).
+        """
+        if language:
+            return urgent_texts(text, language)
+        english = self.normalize(text)
+        return english, english
+
+    def normalise_pair(self, reference: str, hypothesis: str, language: str | None = None) -> NormalisedPair:
+        """The normalised strings of one utterance that WER and CER compare (see :meth:`normalise_texts`).
+
+        Args:
+            reference: The raw reference transcript.
+            hypothesis: The raw transcript of the enhanced speech.
+            language: The utterance's language, or None (English-only behaviour).
+        """
+        wer_reference, cer_reference = self.normalise_texts(reference, language)
+        wer_hypothesis, cer_hypothesis = self.normalise_texts(hypothesis, language)
+        return NormalisedPair(wer_reference, wer_hypothesis, cer_reference, cer_hypothesis)
+
     def transcribe(self, waveform: np.ndarray) -> str:
         """Raw Whisper transcript of a 16 kHz waveform (with the repetition-loop guard)."""
         text = self.transcribe_many([waveform])[0]
@@ -430,17 +472,15 @@ class WhisperErrorRate(ModelMetric):
             raise MetricError("no reference transcript for this utterance (WER/CER undefined)")
         if transcript.strip() == NOT_AVAILABLE:
             raise MetricError(f"reference transcript is {NOT_AVAILABLE} (skipped, as URGENT's calculate_wer.py does)")
-        language = getattr(transcript, "language", None)
+        language = getattr(transcript, "language", None) or None
+        code = None
         if language:
             try:
                 code = whisper_language(language)
             except ValueError as exc:
                 raise MetricError(str(exc)) from None
-            wer_text, cer_text = urgent_texts(transcript, language)
-            reference_text = _Reference(wer_text, cer_text, language, code)
-        else:
-            english = self.normalize(transcript)
-            reference_text = _Reference(english, english, None, None)
+        wer_text, cer_text = self.normalise_texts(transcript, language)
+        reference_text = _Reference(wer_text, cer_text, language, code)
         if not reference_text.wer_text or not reference_text.cer_text:
             raise MetricError(f"reference transcript {transcript!r} is empty after normalisation")
         x = np.asarray(estimate, dtype=np.float32)
@@ -451,14 +491,8 @@ class WhisperErrorRate(ModelMetric):
         return x, reference_text
 
     def _result(self, reference: _Reference, hypothesis: str) -> dict[str, Any]:
-        if reference.language is None:
-            counts = error_counts(reference.wer_text, self.normalize(hypothesis))
-        else:  # URGENT 2025: WER and CER may compare differently normalised strings
-            hyp_wer, hyp_cer = urgent_texts(hypothesis, reference.language)
-            words = error_counts(reference.wer_text, hyp_wer)
-            chars = error_counts(reference.cer_text, hyp_cer)
-            counts = {k: words[k] for k in ("wer_edits", "wer_ref_words")}
-            counts.update({k: chars[k] for k in ("cer_edits", "cer_ref_chars")})
+        hyp_wer, hyp_cer = self.normalise_texts(hypothesis, reference.language)
+        counts = NormalisedPair(reference.wer_text, hyp_wer, reference.cer_text, hyp_cer).counts()
         return {
             "wer": counts["wer_edits"] / counts["wer_ref_words"],
             "cer": counts["cer_edits"] / counts["cer_ref_chars"],

@@ -50,47 +50,33 @@ ASSET = "wav2vec2-lv-60-espeak-cv-ft"
 REPOSITORY = "facebook/wav2vec2-lv-60-espeak-cv-ft"
 
 
-def levenshtein(a: Sequence[Any], b: Sequence[Any]) -> int:
-    """Edit distance (insertions, deletions, substitutions, each costing 1) between two sequences.
-
-    Works on strings (per character) and on lists of tokens alike.
-    """
-    if len(a) < len(b):
-        a, b = b, a
-    if len(b) == 0:
-        return len(a)
-    # Map the symbols to integers so that each DP row is a vectorised numpy update.
-    symbols: dict[Any, int] = {}
-    ia = np.array([symbols.setdefault(s, len(symbols)) for s in a], dtype=np.int64)
-    ib = np.array([symbols.setdefault(s, len(symbols)) for s in b], dtype=np.int64)
-    positions = np.arange(len(ib) + 1, dtype=np.int64)
-    previous = positions.copy()  # distances from a[:0] to every prefix of b
-    for i, symbol in enumerate(ia, start=1):
-        substitution = previous[:-1] + (ib != symbol)
-        deletion = previous[1:] + 1
-        best = np.empty_like(previous)
-        best[0] = i
-        best[1:] = np.minimum(substitution, deletion)
-        # Insertions chain along the row: current[j] = min_k (best[k] + j - k).
-        previous = np.minimum.accumulate(best - positions) + positions
-    return int(previous[-1])
-
-
 def zero_mean_unit_variance(x: np.ndarray) -> np.ndarray:
     """The recogniser's input normalisation (``Wav2Vec2FeatureExtractor`` with ``do_normalize``), in float32."""
     y = np.asarray(x, dtype=np.float32)
     return (y - y.mean()) / np.sqrt(y.var() + 1e-7)
 
 
+def phoneme_distance(estimate: Sequence[Any], reference: Sequence[Any]) -> int:
+    """Levenshtein distance (unit-cost insertions, deletions, substitutions) of two phoneme strings.
+
+    rapidfuzz's C++ implementation, which the ``Levenshtein`` package that URGENT's script
+    imports (``from Levenshtein import distance``) wraps; works per character of strings
+    and per item of lists of tokens alike.
+    """
+    from rapidfuzz.distance import Levenshtein
+
+    return int(Levenshtein.distance(estimate, reference))
+
+
 def phoneme_similarity(reference: str, estimate: str) -> float:
-    """LPS of two phoneme strings: ``1 - levenshtein(estimate, reference) / len(reference)``.
+    """LPS of two phoneme strings: ``1 - phoneme_distance(estimate, reference) / len(reference)``.
 
     Raises:
         MetricError: When the reference string is empty (the similarity is undefined).
     """
     if not reference:
         raise MetricError("the reference has no recognised phonemes; LPS is undefined (division by zero)")
-    return 1.0 - levenshtein(estimate, reference) / len(reference)
+    return 1.0 - phoneme_distance(estimate, reference) / len(reference)
 
 
 class CTCPhonemeDecoder:
@@ -189,10 +175,11 @@ class LPS(PretrainedMetric):
     outputs: ClassVar[tuple[Output, ...]] = (
         Output("lps", True, "1 - phoneme edit distance / reference phoneme-string length"),
     )
-    distributions: ClassVar[tuple[str, ...]] = ("transformers", "torch", "numpy")
+    distributions: ClassVar[tuple[str, ...]] = ("transformers", "torch", "numpy", "rapidfuzz")
     packages: ClassVar[tuple[PackageRequirement, ...]] = (
         PackageRequirement("transformers", pip("transformers>=5.0")),
         PackageRequirement("torch", "pip install torch==2.13.0"),
+        PackageRequirement("rapidfuzz", pip("rapidfuzz>=3")),
     )
     reference_implementation: ClassVar[str] = (
         "URGENT evaluation_metrics/calculate_phoneme_similarity.py: Wav2Vec2Processor + Wav2Vec2ForCTC "
@@ -302,7 +289,7 @@ class LPS(PretrainedMetric):
             raise MetricError(
                 "no phoneme was recognised in the reference; LPS is undefined (division by zero)"
             )
-        distance = levenshtein(est, ref)
+        distance = phoneme_distance(est, ref)
         return {"lps": 1.0 - distance / len(ref), "lps_distance": distance, "lps_reference_length": len(ref)}
 
 

@@ -378,9 +378,9 @@ def asr_operations(metric: Any, utterance: Any, result: dict[str, Any], system: 
     if "hypothesis" not in result or not utterance.text:
         raise ExportError(f"{where}: the stored WER row has no transcript to align; score it again")
     language = getattr(utterance, "language", None)
-    ref_wer, ref_cer = asr_texts(metric, str(utterance.text), language)
-    hyp_wer, hyp_cer = asr_texts(metric, str(result["hypothesis"]), language)
-    ref_chars, hyp_chars = list(ref_cer), list(hyp_cer)
+    pair = metric.normalise_pair(str(utterance.text), str(result["hypothesis"]), language)
+    ref_wer, hyp_wer = pair.wer_reference, pair.wer_hypothesis
+    ref_chars, hyp_chars = list(pair.cer_reference), list(pair.cer_hypothesis)
     out = {
         "wer": {"hyp_text": hyp_wer, "ref_text": ref_wer, **edit_operations(ref_wer.split(), hyp_wer.split())},
         "cer": {"hyp_text": hyp_chars, "ref_text": ref_chars, **edit_operations(ref_chars, hyp_chars)},
@@ -395,20 +395,6 @@ def asr_operations(metric: Any, utterance: Any, result: dict[str, Any], system: 
                 f"score it again to export the urgent format"
             )
     return out
-
-
-def asr_texts(metric: Any, text: str, language: str | None) -> tuple[str, str]:
-    """The normalised strings the ``wer`` metric compares for WER and for CER (one side).
-
-    Without a language, the metric's English normalisation for both; with one, URGENT
-    2025's (:func:`urgentbench.metrics.asr_language.urgent_texts`).
-    """
-    if language:
-        from urgentbench.metrics.asr_language import urgent_texts
-
-        return urgent_texts(text, language)
-    english = metric.normalize(text)
-    return english, english
 
 
 def _log_gaps(system: SystemResults, metrics: list[MetricSpec]) -> None:
