@@ -162,9 +162,10 @@ def timed_run(
     ids = [u.id for u in utterances]
     producers = [runner.directory_producer(outs, f"bench{k}" if systems > 1 else "bench", ids) for k in range(systems)]
     cpu0 = cpu_seconds()
-    report = runner.run(
-        suite, producers, metrics, results, jobs=jobs, limit=len(utterances), progress=False, threads_per_worker=1
+    options = runner.RunOptions(
+        results_dir=results, jobs=jobs, limit=len(utterances), progress=False, threads_per_worker=1
     )
+    report = runner.run(suite, producers, metrics, options)
     return report, cpu_seconds() - cpu0
 
 

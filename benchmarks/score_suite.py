@@ -23,6 +23,7 @@ from pathlib import Path
 
 from urgentbench import runner
 from urgentbench.audio import write_flac
+from urgentbench.layout import store_path
 from urgentbench.suites import get_suite
 
 
@@ -45,9 +46,10 @@ def main() -> None:
             write_flac(tmp_path / "outputs" / f"{utt.id}.flac", noisy, utt.sample_rate)
         producer = runner.directory_producer(tmp_path / "outputs", "bench", [u.id for u in utterances])
         start = time.perf_counter()
-        runner.run(suite, [producer], metrics, tmp_path / "cache", jobs=args.jobs, limit=args.limit, progress=False)
+        options = runner.RunOptions(results_dir=tmp_path / "cache", jobs=args.jobs, limit=args.limit, progress=False)
+        runner.run(suite, [producer], metrics, options)
         wall = time.perf_counter() - start
-        db = sqlite3.connect(tmp_path / "cache" / "results.sqlite")
+        db = sqlite3.connect(store_path(tmp_path / "cache"))
         per_metric: dict[str, list[float]] = defaultdict(list)
         for metric, seconds in db.execute("SELECT metric, seconds FROM scores"):
             per_metric[metric].append(seconds)

@@ -228,7 +228,10 @@ def test_runner_batches_jobs_with_identical_results(tmp_path):
 
     def scores(batch_size: int) -> dict[tuple[str, str], dict]:
         results = tmp_path / f"results-{batch_size}"
-        report = runner.run(suite, [producer], metrics, results, jobs=1, limit=5, progress=False, batch_size=batch_size)
+        report = runner.run(
+            suite, [producer], metrics,
+            runner.RunOptions(results_dir=results, jobs=1, limit=5, progress=False, batch_size=batch_size),
+        )
         assert report.rows_written == 15
         db = sqlite3.connect(results / "results.sqlite")
         rows = db.execute("SELECT utt_id, metric, result_json, error FROM scores").fetchall()

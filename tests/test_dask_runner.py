@@ -141,8 +141,14 @@ def test_local_dask_cluster_gives_exactly_the_process_pool_results(tmp_path: Pat
     suite = get_suite("demo")
     metrics = runner.resolve_metrics(CHEAP, suite)
     producers = [runner.system_producer("noisy"), runner.system_producer("wiener")]
-    pool = runner.run(suite, producers, metrics, tmp_path / "pool", jobs=2, progress=False)
-    dask = runner.run(suite, producers, metrics, tmp_path / "dask", scheduler="local:2", progress=False)
+    pool = runner.run(
+        suite, producers, metrics,
+        runner.RunOptions(results_dir=tmp_path / "pool", jobs=2, progress=False),
+    )
+    dask = runner.run(
+        suite, producers, metrics,
+        runner.RunOptions(results_dir=tmp_path / "dask", scheduler="local:2", progress=False),
+    )
     n = len(suite.utterances())
     # one job per system and utterance, each back exactly once (split tail jobs count once)
     assert pool.jobs == pool.jobs_done == dask.jobs == dask.jobs_done == 2 * n
@@ -166,7 +172,10 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(env: Path):
     suite = get_suite("dmini")
     metrics = runner.resolve_metrics(["pesq", "estoi", "si_sdr"], suite)
     killer = runner.system_producer("killer")
-    report = runner.run(suite, [killer], metrics, env / "dask", scheduler="local:2", progress=False)
+    report = runner.run(
+        suite, [killer], metrics,
+        runner.RunOptions(results_dir=env / "dask", scheduler="local:2", progress=False),
+    )
 
     marker = env / "killed.pid"
     assert marker.exists(), "the killer system never killed its worker"
@@ -181,12 +190,18 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(env: Path):
     assert len(got) == 8 * 3 and all(err is None for _, err in got.values())
 
     # the killer is the identity: its scores equal the noisy system's from an in-process run
-    reference = runner.run(suite, [runner.system_producer("noisy")], metrics, env / "inline", jobs=1, progress=False)
+    reference = runner.run(
+        suite, [runner.system_producer("noisy")], metrics,
+        runner.RunOptions(results_dir=env / "inline", jobs=1, progress=False),
+    )
     assert reference.rows_written == 8 * 3
     assert got == values(env / "inline")  # bit-identical: BLAS is single-threaded in every worker
 
     # a rerun on the cluster finds everything stored and computes nothing
-    again = runner.run(suite, [killer], metrics, env / "dask", scheduler="local:1", progress=False)
+    again = runner.run(
+        suite, [killer], metrics,
+        runner.RunOptions(results_dir=env / "dask", scheduler="local:1", progress=False),
+    )
     assert again.jobs == 0 and again.rows_written == 0
 
 
@@ -237,7 +252,8 @@ def test_metric_at_a_time_holds_one_model_and_gives_the_same_values(env: Path, p
     producers = [runner.system_producer("noisy"), runner.system_producer("wiener")]
     _MAX_LIVE[0] = 0
     report = runner.run(
-        suite, producers, metrics, env / "r", jobs=1, progress=False, metric_at_a_time=at_a_time, limit=4
+        suite, producers, metrics,
+        runner.RunOptions(results_dir=env / "r", jobs=1, progress=False, metric_at_a_time=at_a_time, limit=4),
     )
     assert report.rows_written == 2 * 4 * 3 and not report.errors
     # normal mode keeps both probe models loaded; metric-at-a-time never more than one
@@ -245,7 +261,10 @@ def test_metric_at_a_time_holds_one_model_and_gives_the_same_values(env: Path, p
     if at_a_time:
         # 8 enhancement jobs, then 3 metric phases of 8 jobs each
         assert report.jobs == report.jobs_done == 8 + 3 * 8
-        normal = runner.run(suite, producers, metrics, env / "n", jobs=1, progress=False, limit=4)
+        normal = runner.run(
+            suite, producers, metrics,
+            runner.RunOptions(results_dir=env / "n", jobs=1, progress=False, limit=4),
+        )
         assert values(env / "r") == values(env / "n")
 
 
@@ -253,8 +272,8 @@ def test_metric_at_a_time_runs_a_failing_system_once_per_utterance(env: Path):
     suite = get_suite("dmini")
     metrics = runner.resolve_metrics(["si_sdr", "lsd", "pesq"], suite)
     report = runner.run(
-        suite, [runner.system_producer("fails")], metrics, env / "r", jobs=1, progress=False,
-        metric_at_a_time=True, limit=2,
+        suite, [runner.system_producer("fails")], metrics,
+        runner.RunOptions(results_dir=env / "r", jobs=1, progress=False, metric_at_a_time=True, limit=2),
     )
     # one enhancement attempt per utterance, not one per metric phase
     assert (env / "fail.log").read_text().count("call") == 2
@@ -294,7 +313,10 @@ def test_default_run_does_not_import_dask(env: Path):
         from urgentbench.suites import get_suite
         suite = get_suite("dmini")
         m = runner.resolve_metrics(["si_sdr"], suite)
-        runner.run(suite, [runner.system_producer("noisy")], m, sys.argv[1], jobs=1, progress=False, limit=2)
+        runner.run(
+            suite, [runner.system_producer("noisy")], m,
+            runner.RunOptions(results_dir=sys.argv[1], jobs=1, progress=False, limit=2),
+        )
         print(any(name == "distributed" or name.startswith(("distributed.", "dask")) for name in sys.modules))
         """
     )
@@ -310,7 +332,10 @@ _RSS_SCRIPT = textwrap.dedent(
     from urgentbench.suites import get_suite
     suite = get_suite(sys.argv[1])
     m = runner.resolve_metrics(["si_sdr"], suite)
-    report = runner.run(suite, [runner.system_producer("noisy")], m, sys.argv[2], jobs=1, progress=False)
+    report = runner.run(
+        suite, [runner.system_producer("noisy")], m,
+        runner.RunOptions(results_dir=sys.argv[2], jobs=1, progress=False),
+    )
     print(json.dumps({"rows": report.rows_written, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
     """
 )

@@ -39,6 +39,7 @@ from urgentbench.cli import main
 from urgentbench.layout import enhanced_path
 from urgentbench.runner import (
     MetricSpec,
+    RunOptions,
     directory_producer,
     input_paths,
     load_inputs,
@@ -363,7 +364,7 @@ def test_output_changed_after_it_was_checked_is_refused(env, tmp_path: Path):
         sf.write(out / f"{u.id}.flac", _output(refs[u.id], i), 16000, subtype="PCM_16")
     producer = directory_producer(out, "swapper", [u.id for u in utts])
     sf.write(out / f"{utts[1].id}.flac", refs[utts[1].id], 16000, subtype="PCM_16")  # the reference: SI-SDR 50
-    run(suite, [producer], [MetricSpec("sdr")], results, limit=2, progress=False)
+    run(suite, [producer], [MetricSpec("sdr")], RunOptions(results_dir=results, limit=2, progress=False))
     rows = _stored(results)
     assert rows[utts[0].id][1] is None and rows[utts[0].id][0]["sdr"] < 50
     assert rows[utts[1].id] == (
@@ -458,10 +459,13 @@ def demo_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     producer = system_producer("noisy")
     base = tmp_path_factory.mktemp("demo-cache")
     fresh = base / "fresh"
-    run(suite, [producer], [MetricSpec("si_sdr")], fresh, limit=1, progress=False)
+    run(suite, [producer], [MetricSpec("si_sdr")], RunOptions(results_dir=fresh, limit=1, progress=False))
     (value,) = [json.loads(r) for (r,) in sqlite3.connect(fresh / "results.sqlite").execute(
         "SELECT result_json FROM scores WHERE metric = 'si_sdr'")]
-    run(suite, [producer], [MetricSpec("sdr")], base / "results", limit=1, progress=False)
+    run(
+        suite, [producer], [MetricSpec("sdr")],
+        RunOptions(results_dir=base / "results", limit=1, progress=False),
+    )
     return base / "results", value["si_sdr"]
 
 
@@ -475,7 +479,10 @@ def demo_cache(demo_base: tuple[Path, float], tmp_path: Path) -> tuple[Suite, Pa
 
 
 def _rescore_si_sdr(suite: Suite, results: Path, producers: list) -> float:
-    run(suite, producers, [MetricSpec("sdr"), MetricSpec("si_sdr")], results, limit=1, progress=False)
+    run(
+        suite, producers, [MetricSpec("sdr"), MetricSpec("si_sdr")],
+        RunOptions(results_dir=results, limit=1, progress=False),
+    )
     (row,) = sqlite3.connect(results / "results.sqlite").execute(
         "SELECT result_json, error FROM scores WHERE metric = 'si_sdr'").fetchall()
     assert row[1] is None

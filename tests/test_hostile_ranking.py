@@ -30,7 +30,16 @@ from urgentbench.report.leaderboard import (
 )
 from urgentbench.report.tables import build_table, latex_escape, markdown_escape, to_latex
 from urgentbench.report.tables import to_markdown as table_markdown
-from urgentbench.runner import MetricSpec, ProducerSpec, directory_producer, load_inputs, run, score_key, silence_problem
+from urgentbench.runner import (
+    MetricSpec,
+    ProducerSpec,
+    RunOptions,
+    directory_producer,
+    load_inputs,
+    run,
+    score_key,
+    silence_problem,
+)
 from urgentbench.store import METRIC, PARTICIPANT, ResultStore, ScoreKey, ScoreRow
 from urgentbench.suites import get_suite
 
@@ -299,7 +308,7 @@ def test_silent_and_broken_outputs_are_the_participants_failure_for_every_metric
     })
     metrics = [PESQ, ESTOI, MetricSpec("sdr")]
     producer = directory_producer(out, "quiet-team", [u.id for u in suite.utterances()])
-    run(suite, [producer], metrics, results, progress=False)
+    run(suite, [producer], metrics, RunOptions(results_dir=results, progress=False))
     with ResultStore(results / "results.sqlite") as store:
         got = {
             (r.utt_id, m.name): (r.error, r.failure, r.result)
@@ -334,7 +343,7 @@ def test_an_input_that_cannot_be_rendered_is_not_the_participants_failure(tmp_pa
         inputs = {u.id: load_inputs(u, suite.folder, results, suite.key)[0] for u in suite.utterances()[:3]}
         out = _outputs(tmp_path / "out", inputs, {})
         producer = directory_producer(out, "team", [u.id for u in suite.utterances()])
-        run(suite, [producer], [PESQ], results, progress=False)
+        run(suite, [producer], [PESQ], RunOptions(results_dir=results, progress=False))
         with ResultStore(results / "results.sqlite") as store:
             rows = {r.utt_id: r for r in store.rows(score_key(suite, producer, PESQ))}
             summaries = summarize(store, suite, [PESQ])

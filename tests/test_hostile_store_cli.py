@@ -356,7 +356,10 @@ def test_library_entry_points_share_the_integer_check(tmp_path: Path, monkeypatc
     for kwargs, message in (({"jobs": 0}, "jobs must be a positive integer, got 0"),
                             ({"limit": -1}, "limit must be a positive integer, got -1")):
         with pytest.raises(runner.RunError) as info:
-            runner.run(suite, [runner.system_producer("noisy")], metrics, tmp_path / "r", progress=False, **kwargs)
+            runner.run(
+                suite, [runner.system_producer("noisy")], metrics,
+                runner.RunOptions(results_dir=tmp_path / "r", progress=False, **kwargs),
+            )
         assert str(info.value) == message
     assert not (tmp_path / "r").exists()
     assert require_int(np.int64(3), "x") == 3
@@ -464,7 +467,10 @@ def test_metric_setup_failure_is_a_run_level_error_and_repair_computes_it(cache:
     from urgentbench.assets import _VERIFIED
 
     _VERIFIED.clear()  # this process verified it when resolving: a fresh worker has not
-    report = runner.run(suite, [runner.system_producer("noisy")], metrics, results, jobs=1, progress=False)
+    report = runner.run(
+        suite, [runner.system_producer("noisy")], metrics,
+        runner.RunOptions(results_dir=results, jobs=1, progress=False),
+    )
     assert report.setup_failures == {
         "nisqa": f"metric nisqa could not be set up: AssetError: {_nisqa_problem(cache, digest)}"
     }
@@ -473,7 +479,10 @@ def test_metric_setup_failure_is_a_run_level_error_and_repair_computes_it(cache:
         stored = con.execute("SELECT metric, COUNT(*), COUNT(error) FROM scores GROUP BY metric").fetchall()
     assert stored == [("pesq", 2, 0)]  # nothing at all for nisqa
     add("nisqa-v2", nisqa_tar())  # the repair
-    report = runner.run(suite, [runner.system_producer("noisy")], metrics, results, jobs=1, progress=False)
+    report = runner.run(
+        suite, [runner.system_producer("noisy")], metrics,
+        runner.RunOptions(results_dir=results, jobs=1, progress=False),
+    )
     assert report.setup_failures == {} and report.errors == [] and report.rows_written == 2
     with sqlite3.connect(results / "results.sqlite") as con:
         stored = con.execute("SELECT metric, COUNT(*), COUNT(error) FROM scores GROUP BY metric").fetchall()

@@ -19,6 +19,7 @@ import yaml
 
 from urgentbench.data import masksr2_demo as md
 from urgentbench.data.base import CorpusError
+from urgentbench.pipeline.options import RunOptions
 
 from conftest import load_speech
 
@@ -324,7 +325,8 @@ def test_score_published_and_rank(prepared: Path, tmp_path: Path):
     from urgentbench.suites import get_suite
 
     results = tmp_path / "results"
-    reports = md.score_published("bwe-1k", results, jobs=1, metrics=["pesq", "sdr"], progress=False)
+    options = RunOptions(results_dir=results, jobs=1, metrics=["pesq", "sdr"], progress=False)
+    reports = md.score_published("bwe-1k", options)
     assert reports["bwe-1k"].errors == []
     assert reports["bwe-1k"].jobs == 2 * 5  # 2 utterances x (noisy + 4 published systems)
     suite = get_suite("masksr2-demo/bwe-1k")
@@ -341,7 +343,8 @@ def test_score_published_and_rank(prepared: Path, tmp_path: Path):
     assert meta["condition"] == "bwe-1k" and meta["quirks"] == "none"
     assert "MaskSR2-L (published)" in to_markdown(lb)
     # scoring again computes nothing
-    assert md.score_published("bwe-1k", results, metrics=["pesq", "sdr"], progress=False)["bwe-1k"].jobs == 0
+    again = RunOptions(results_dir=results, metrics=["pesq", "sdr"], progress=False)
+    assert md.score_published("bwe-1k", again)["bwe-1k"].jobs == 0
 
 
 def test_cli_builds_the_committed_suites_and_refuses_corpora_without_outputs(

@@ -70,8 +70,14 @@ def test_run_shares_reference_state_between_systems_with_identical_values(tmp_pa
     producers = [runner.system_producer("noisy"), runner.system_producer("wiener")]
     metrics = runner.resolve_metrics(["mcd"], suite)
     cached, uncached = tmp_path / "cached", tmp_path / "uncached"
-    runner.run(suite, producers, metrics, cached, jobs=2, limit=3, progress=False)
-    runner.run(suite, producers, metrics, uncached, jobs=1, limit=3, progress=False, reference_cache=False)
+    runner.run(
+        suite, producers, metrics,
+        runner.RunOptions(results_dir=cached, jobs=2, limit=3, progress=False),
+    )
+    runner.run(
+        suite, producers, metrics,
+        runner.RunOptions(results_dir=uncached, jobs=1, limit=3, progress=False, reference_cache=False),
+    )
     values = _mcd_values(cached)
     assert len(values) == 6 and values == _mcd_values(uncached)
     states = sorted((cached / FOLDER).rglob("*.npz"))
@@ -79,8 +85,11 @@ def test_run_shares_reference_state_between_systems_with_identical_values(tmp_pa
     assert not (uncached / FOLDER).exists()
     # a system added later reuses the stored state: its values equal a run without any cache
     later = [runner.system_producer("noisy"), runner.system_producer("wiener"), runner.system_producer("rnnoise")]
-    runner.run(suite, later, metrics, cached, jobs=1, limit=3, progress=False)
-    runner.run(suite, later, metrics, uncached, jobs=1, limit=3, progress=False, reference_cache=False)
+    runner.run(suite, later, metrics, runner.RunOptions(results_dir=cached, jobs=1, limit=3, progress=False))
+    runner.run(
+        suite, later, metrics,
+        runner.RunOptions(results_dir=uncached, jobs=1, limit=3, progress=False, reference_cache=False),
+    )
     assert _mcd_values(cached) == _mcd_values(uncached) and len(_mcd_values(cached)) == 9
     assert sorted((cached / FOLDER).rglob("*.npz")) == states
 

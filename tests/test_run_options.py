@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from urgentbench.pipeline.errors import RunError
 from urgentbench.pipeline.options import ConfigError, RunOptions, read_config
@@ -93,3 +95,110 @@ def test_given_values_beat_the_config_file_which_beats_the_defaults(tmp_path: Pa
     assert options.limit == 7  # defaults
     assert options.metric_at_a_time is False  # the field's own default
     assert RunOptions.merged({}, None, defaults={"jobs": 16}).jobs == 16
+
+
+# --------------------------------------------------------------------------- the command line
+
+#: The smallest command line of each command that takes run options.
+COMMANDS = {
+    "run": ["run", "--system", "noisy", "--suite", "demo"],
+    "score": ["score", "--suite", "demo", "--outputs", "out"],
+    "check": ["check", "--suite", "demo", "--system", "noisy", "--baseline", "b.json"],
+    "score-published": ["data", "score-published", "masksr2-demo"],
+}
+#: A value other than the default for each kind of option, as typed and as stored.
+GIVEN = {"int": ("3", 3), "str": ("local:2", "local:2"), "path": ("elsewhere", Path("elsewhere")),
+         "names": ("pesq, estoi", ("pesq", "estoi"))}
+
+
+def _options(argv: list[str]) -> RunOptions:
+    from urgentbench.cli import build_parser
+    from urgentbench.cli.options import run_options
+
+    return run_options(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_option_is_reachable_from_every_scoring_command(command: str, tmp_path: Path):
+    from urgentbench.cli.options import flag_of
+
+    base = COMMANDS[command]
+    defaults = _options(base)
+    assert defaults.jobs == (os.cpu_count() or 1)  # the command line's own default
+    assert defaults.progress and _options(["-q", *base]).progress is False
+    assert defaults.command.startswith("urgentbench ")
+    for f in dataclasses.fields(RunOptions):
+        meta = f.metadata
+        if command not in meta["commands"]:
+            assert f.name in ("progress", "command") or (f.name == "strict" and command in ("run", "score-published"))
+            continue
+        if meta["kind"] == "bool":
+            options = _options([*base, flag_of(f)])
+            expected = not f.default
+        else:
+            typed, expected = GIVEN[meta["kind"]]
+            if f.name == "protocol":
+                typed, expected = "urgent2025", "urgent2025"
+            options = _options([*base, flag_of(f), typed])
+        assert getattr(options, f.name) == expected != getattr(defaults, f.name), (command, f.name)
+        if meta["config"]:  # and from a config file
+            value = expected if meta["kind"] != "path" else str(expected)
+            config = tmp_path / f"{f.name}.yaml"
+            config.write_text(yaml.safe_dump({f.name: list(value) if isinstance(value, tuple) else value}))
+            assert getattr(_options([*base, "--config", str(config)]), f.name) == expected, (command, f.name)
+
+
+def test_command_line_beats_config_file_beats_defaults(tmp_path: Path):
+    config = _config(tmp_path, "jobs: 5\nbatch_size: 4\nreference_cache: false\nmetrics: [pesq]\n")
+    base = [*COMMANDS["run"], "--config", str(config)]
+    options = _options([*base, "--jobs", "3", "--metrics", "sdr,estoi"])
+    assert options.jobs == 3 and options.metrics == ("sdr", "estoi")  # command line
+    assert options.batch_size == 4 and options.reference_cache is False  # config file
+    assert options.limit is None and options.threads_per_worker is None  # defaults
+    assert _options(base).jobs == 5 and _options(COMMANDS["run"]).jobs == (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_unknown_config_key_is_one_line_naming_the_file(command: str, tmp_path: Path, capsys):
+    from urgentbench.cli import main
+
+    config = _config(tmp_path, "jobs: 2\nbatchsize: 8\n")
+    results = tmp_path / "r"
+    assert main([*COMMANDS[command], "--config", str(config), "--results-dir", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"urgentbench: error: {config}: unknown option 'batchsize'; known: results_dir, ")
+    assert err.count("\n") == 1 and not results.exists()
+
+
+@pytest.fixture()
+def mini(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from urgentbench.suites import SUITES
+
+    from test_runner import make_suite
+
+    monkeypatch.setenv("URGENTBENCH_SUITES_PATH", str(make_suite(tmp_path, n=4)))
+    SUITES.rescan()
+    yield tmp_path
+    monkeypatch.undo()
+    SUITES.rescan()
+
+
+def test_check_run_passes_the_options_whole(mini: Path):
+    """check --run used to drop the protocol, scheduler and metric-at-a-time: it now runs with every option."""
+    from urgentbench.cli import main
+    from urgentbench.store import ResultStore
+
+    results = mini / "results"
+    config = _config(mini, "metric_at_a_time: true\nbatch_size: 2\nprotocol: urgent2025\n")
+    argv = ["-q", "check", "--suite", "mini", "--system", "noisy", "--baseline", str(mini / "b.json"),
+            "--write-baseline", "--run", "--metrics", "sdr,lsd", "--limit", "2", "--jobs", "1",
+            "--results-dir", str(results), "--config", str(config)]
+    assert main(argv) == 0
+    with ResultStore(results / "results.sqlite") as store:
+        rows = store.dump()
+        (run,) = store.runs()
+    assert sorted((r[4], r[5]) for r in rows) == [(u, m) for u in ("mini_000", "mini_001") for m in ("lsd", "sdr")]
+    provenance = run["provenance"]
+    assert provenance["protocol"]["name"] == "urgent2025"  # the protocol reached the run
+    sdr = next(m for m in provenance["metrics"] if m["name"] == "sdr")
+    assert sdr["options"]["precision"] == "float32"  # with the protocol's pinned options

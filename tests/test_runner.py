@@ -238,7 +238,13 @@ def test_threads_per_worker_is_validated_before_any_work(tmp_path):
     metrics = runner.resolve_metrics(["si_sdr"], suite)
     for bad in (0, -1, 1.5, True):
         with pytest.raises(runner.RunError, match="threads per worker must be a positive integer"):
-            runner.run(suite, [runner.system_producer("noisy")], metrics, tmp_path / "r", threads_per_worker=bad, progress=False)
+            runner.run(
+                suite, [runner.system_producer("noisy")], metrics,
+                runner.RunOptions(results_dir=tmp_path / "r", threads_per_worker=bad, progress=False),
+            )
     assert not (tmp_path / "r").exists()
-    report = runner.run(suite, [runner.system_producer("noisy")], metrics, tmp_path / "r", limit=1, threads_per_worker=1, progress=False)
+    report = runner.run(
+        suite, [runner.system_producer("noisy")], metrics,
+        runner.RunOptions(results_dir=tmp_path / "r", limit=1, threads_per_worker=1, progress=False),
+    )
     assert report.rows_written == 1

@@ -15,7 +15,7 @@ import soundfile as sf
 import yaml
 
 from urgentbench.manifest import Utterance
-from urgentbench.runner import MetricSpec, load_inputs, score_key
+from urgentbench.runner import MetricSpec, RunOptions, load_inputs, score_key
 from urgentbench.simulation.render import render_utterance
 from urgentbench.store import ResultStore
 from urgentbench.submission import (
@@ -86,7 +86,7 @@ def test_valid_zip_scores_and_readme_reaches_the_leaderboard_metadata(env, tmp_p
     files["team_quiet/enhanced/.DS_Store"] = b"junk"  # ignored
     archive = _zip(tmp_path / "team quiet.zip", files)
 
-    run = score_submission(archive, suite, None, METRICS, results, progress=False)
+    run = score_submission(archive, suite, None, METRICS, RunOptions(results_dir=results, progress=False))
     assert run.problems == [] and run.warnings == []
     assert run.report.errors == [] and run.report.rows_written == 8 * 2
     with ResultStore(results / "results.sqlite") as store:
@@ -105,7 +105,10 @@ def test_valid_zip_scores_and_readme_reaches_the_leaderboard_metadata(env, tmp_p
     assert _listing(results / "submissions") == []  # the extraction folder is removed
 
     # re-scoring the same archive reuses every stored result
-    again = score_submission(archive, suite, "renamed", METRICS, results, progress=False)
+    again = score_submission(
+        archive, suite, "renamed", METRICS,
+        RunOptions(results_dir=results, progress=False),
+    )
     assert again.producer.config_hash == run.producer.config_hash
 
 
@@ -116,8 +119,11 @@ def test_folder_submission_flat_and_urgent_layout(env, tmp_path: Path):
     for name, data in _enhanced(refs).items():
         (flat / name).write_bytes(data)
     with pytest.raises(SubmissionError, match="no name given and README.yaml has no team name"):
-        score_submission(flat, suite, None, METRICS, results, progress=False)
-    run = score_submission(flat, suite, "flat-team", METRICS, results, progress=False, limit=3)
+        score_submission(flat, suite, None, METRICS, RunOptions(results_dir=results, progress=False))
+    run = score_submission(
+        flat, suite, "flat-team", METRICS,
+        RunOptions(results_dir=results, progress=False, limit=3),
+    )
     assert run.problems == [] and run.warnings == []  # a plain folder needs no README
     assert run.report.rows_written == 3 * 2 and not run.report.errors
     assert run.metadata == {"outputs": str(flat.resolve())}
@@ -127,7 +133,10 @@ def test_folder_submission_flat_and_urgent_layout(env, tmp_path: Path):
     (urgent / "enhanced").mkdir(parents=True)
     for name, data in _enhanced(refs, seed=1).items():
         (urgent / "enhanced" / name).write_bytes(data)
-    run = score_submission(urgent, suite, "urgent-team", METRICS, results, progress=False, limit=3)
+    run = score_submission(
+        urgent, suite, "urgent-team", METRICS,
+        RunOptions(results_dir=results, progress=False, limit=3),
+    )
     # a folder in URGENT's layout without README.yaml: a warning, not a problem
     assert run.problems == [] and len(run.warnings) == 1 and "README.yaml: not found" in run.warnings[0]
     (urgent / "README.yaml").write_text("team: [unclosed\n")
@@ -176,14 +185,17 @@ def test_every_problem_is_reported_at_once(env, tmp_path: Path):
 
     # strict (the default): nothing is scored and the error lists every problem, one per line
     with pytest.raises(SubmissionError) as info:
-        score_submission(archive, suite, "bad", METRICS, results, progress=False)
+        score_submission(archive, suite, "bad", METRICS, RunOptions(results_dir=results, progress=False))
     assert info.value.problems == problems
     assert all(p in str(info.value).splitlines()[i + 1] for i, p in enumerate(problems))
     with ResultStore(results / "results.sqlite") as store:
         assert store.systems("mini", "1") == []
 
     # not strict: scored anyway, the bad utterances become missing values with their reason
-    run = score_submission(archive, suite, "bad", METRICS, results, progress=False, strict=False)
+    run = score_submission(
+        archive, suite, "bad", METRICS,
+        RunOptions(results_dir=results, progress=False, strict=False),
+    )
     assert run.problems == problems
     failed = {line.split("/")[1].split(":")[0] for line in run.report.errors}
     assert failed == {ids[0], ids[2], ids[3], ids[4], ids[5], ids[6]}

@@ -21,10 +21,7 @@ together. The names below are importable from here as they always were.
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
-from typing import Any
 
 from urgentbench.layout import AUDIO_EXTENSIONS, find_output, input_paths, store_path
 from urgentbench.pipeline.backends import make_backend
@@ -48,10 +45,7 @@ __all__ = [
 ]
 
 
-def run(
-    suite: Suite, producers: list[ProducerSpec], metrics: list[MetricSpec], options: RunOptions | str | os.PathLike,
-    **fields: Any,
-) -> RunReport:
+def run(suite: Suite, producers: list[ProducerSpec], metrics: list[MetricSpec], options: RunOptions) -> RunReport:
     """Enhance and score ``suite`` for every producer, computing only what is missing.
 
     The manifest is streamed and jobs are submitted lazily (a bounded number in flight);
@@ -65,8 +59,7 @@ def run(
         options: Where and how (:class:`~urgentbench.pipeline.options.RunOptions`): the
             results folder, workers or Dask scheduler, limit, batch size, metric-at-a-time,
             reference-state cache, threads per worker, progress bar, the command line and
-            protocol recorded in the run's provenance. Transitional: the results folder,
-            with other fields as keywords.
+            protocol recorded in the run's provenance.
 
     Returns:
         A :class:`~urgentbench.pipeline.results.RunReport`.
@@ -77,8 +70,6 @@ def run(
     """
     from tqdm import tqdm
 
-    if not isinstance(options, RunOptions):
-        options = RunOptions(results_dir=Path(options), **fields)
     results_dir = options.results_dir.resolve()
     start = time.perf_counter()
     with ResultStore(store_path(results_dir)) as store:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, ClassVar
+
+from urgentbench.pipeline.options import RunOptions
 
 
 class CorpusError(RuntimeError):
@@ -63,28 +64,16 @@ class Corpus:
         """
         raise ValueError(f"corpus {self.name!r} has no suites of its own to build")
 
-    def score_published(
-        self,
-        condition: str = "all",
-        results_dir: str | os.PathLike = "results",
-        jobs: int = 1,
-        metrics: list[str] | None = None,
-        *,
-        skip_unavailable: bool = False,
-        progress: bool = True,
-    ) -> dict[str, Any]:
+    def score_published(self, condition: str = "all", options: RunOptions | None = None) -> dict[str, Any]:
         """Score the system outputs the corpus publishes on its suites, as entries like any other.
 
         Args:
             condition: A sub-suite of the corpus, or ``"all"``.
-            results_dir: Results folder.
-            jobs: Worker processes.
-            metrics: Metric names (default: each suite's).
-            skip_unavailable: Skip metrics whose packages are missing instead of failing.
-            progress: Show progress bars.
+            options: The run's options (results folder, workers, metrics, protocol, ...),
+                passed whole to :func:`urgentbench.runner.run`; default :class:`RunOptions`.
 
         Returns:
-            Sub-suite -> :class:`urgentbench.runner.RunReport`.
+            Sub-suite -> :class:`urgentbench.pipeline.results.RunReport`.
 
         Raises:
             ValueError: When the corpus publishes no system outputs.

@@ -51,6 +51,7 @@ def _option(
     commands: tuple[str, ...] = COMMANDS,
     cli_default: Callable[[], Any] | None = None,
     config: bool = True,
+    help_for: dict[str, str] | None = None,
 ) -> Any:
     """A :class:`RunOptions` field and how it appears on the command line and in config files.
 
@@ -66,10 +67,11 @@ def _option(
         cli_default: The command line's default when it differs from the library's
             (``jobs``: one per CPU core on the command line, 1 in the library).
         config: Whether a config file may set it.
+        help_for: Command -> the help there, where the option means more (``check --limit``).
     """
     meta = {
         "help": help, "kind": kind, "flag": flag, "minimum": minimum, "metavar": metavar,
-        "commands": commands, "cli_default": cli_default, "config": config,
+        "commands": commands, "cli_default": cli_default, "config": config, "help_for": help_for or {},
     }
     return field(default=default, metadata=meta)
 
@@ -97,7 +99,10 @@ class RunOptions:
         "see `urgentbench protocols show NAME`)", "str", metavar="NAME")
     skip_unavailable: bool = _option(False, "skip metrics whose packages are missing", "bool")
     jobs: int = _option(1, "worker processes (default: one per CPU core)", "int", cli_default=_cores)
-    limit: int | None = _option(None, "only the first K utterances", "int", metavar="K")
+    limit: int | None = _option(
+        None, "only the first K utterances", "int", metavar="K",
+        help_for={"check": "gate on the suite's first K utterances only (recorded in the baseline; must match it); "
+                           "with --run/--outputs only those are scored"})
     retry_errors: bool = _option(False, "recompute rows stored as failures", "bool")
     scheduler: str | None = _option(
         None, "run on Dask: tcp://HOST:8786 (an existing cluster), a scheduler JSON file, or local:N (a local "

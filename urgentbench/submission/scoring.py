@@ -6,7 +6,6 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from urgentbench.layout import submissions_dir
 from urgentbench.pipeline.options import RunOptions
@@ -44,13 +43,12 @@ def score_submission(
     suite: Suite,
     name: str | None,
     metrics: list[MetricSpec],
-    options: RunOptions | str | os.PathLike,
+    options: RunOptions,
     *,
     workdir: str | os.PathLike | None = None,
     max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
     max_files: int = DEFAULT_MAX_FILES,
     max_ratio: float = DEFAULT_MAX_RATIO,
-    **fields: Any,
 ) -> SubmissionRun:
     """Open, validate and score a submission (zip archive or folder).
 
@@ -63,8 +61,7 @@ def score_submission(
             whole to :func:`urgentbench.runner.run`. ``strict``: abort before scoring when any
             problem is found; otherwise score anyway, per-utterance problems becoming missing
             values with their reason. ``jobs`` also sets the threads checking files, and
-            ``limit`` the utterances expected. Transitional: the results folder, with other
-            fields as keywords.
+            ``limit`` the utterances expected.
         workdir: Parent of the archive's extraction folder (default
             ``<results_dir>/submissions``); the folder is removed afterwards (results
             are keyed by the files' content hash, so re-scoring recomputes nothing).
@@ -79,8 +76,6 @@ def score_submission(
         SubmissionError: With every problem, one per line (strict), or when no name is known.
         UnsafeArchiveError: When the archive is refused (always, strict or not).
     """
-    if not isinstance(options, RunOptions):
-        options = RunOptions(results_dir=Path(options), **fields)
     suite.verify()
     suite.check_corpora()
     results_dir = options.results_dir.resolve()

@@ -1,0 +1,7 @@
+"""``python -m urgentbench.cli``: the ``urgentbench`` command."""
+
+import sys
+
+from urgentbench.cli.main import main
+
+sys.exit(main())
