@@ -48,6 +48,7 @@ The package is the asset *mechanics* only, one module per concern:
 
 - :mod:`~urgentbench.assets.pins`: the pinned files, the cache folder, the digest cache;
 - :mod:`~urgentbench.assets.sources`: package and download sources;
+- :mod:`~urgentbench.assets.code`: upstream code imported from a pinned release file (:class:`PackageCode`);
 - :mod:`~urgentbench.assets.asset`: :class:`Asset` (checks, fetch, add, atomic install);
 - :mod:`~urgentbench.assets.registry`: the registry of assets and ``fetch``/``add``/``verify``.
 
@@ -63,6 +64,7 @@ import importlib
 from typing import Any
 
 from urgentbench.assets.asset import _VERIFIED, Asset
+from urgentbench.assets.code import PackageCode
 from urgentbench.assets.pins import (
     CACHE_ENV,
     CORRUPT,
@@ -123,6 +125,7 @@ __all__ = [
     "AssetFile",
     "AssetStatus",
     "DownloadSource",
+    "PackageCode",
     "PackagePart",
     "PackageSource",
     "Source",

@@ -38,6 +38,7 @@ for _name, _target in _BUILTIN.items():
 ASSET_MODULES = (
     "urgentbench.metrics.whisper_backends",
     "urgentbench.metrics.nisqa",
+    "urgentbench.metrics.speaker",
     "urgentbench.metrics.utmos",
     "urgentbench.metrics.rawnet3",
     "urgentbench.metrics._ssl",

@@ -3,7 +3,8 @@
 URGENT ranks only the MOS prediction (``nisqa_mos``); noisiness, discontinuity,
 coloration and loudness are reported for diagnosis. The weights are ``weights/nisqa.tar``
 of gabrielmittag/NISQA (asset ``nisqa-v2``, CC BY-NC-SA 4.0: non-commercial use only);
-the network and feature code is NISQA's own, from the ``nisqa`` package.
+the network and feature code is NISQA's own, from the ``nisqa`` 2.0.post2 wheel (asset ``nisqa-code``,
+imported at run time: the package pins torch 2.2.1, so it cannot be installed beside urgentbench).
 
 How this reproduces NISQA's own prediction (``nisqaModel(args).predict()`` in
 ``predict_file`` mode, and URGENT's ``nisqa_utils.predict_nisqa``, which does the same):
@@ -47,7 +48,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from urgentbench.assets import Asset, AssetFile, DownloadSource
+from urgentbench.assets import Asset, AssetFile, DownloadSource, PackageCode
 from urgentbench.metrics.base import MetricError, Output
 from urgentbench.metrics.model import ModelMetric
 from urgentbench.requirements import PackageRequirement, pip
@@ -90,8 +91,35 @@ NISQA_TTS = Asset(
     sources=(DownloadSource(urls={"nisqa_tts.tar": (f"{_NISQA_URL}/nisqa_tts.tar",)}),),
 )
 
+#: NISQA's network and feature code: the ``nisqa`` 2.0.post2 wheel as published on PyPI. The
+#: package cannot be a dependency (it pins torch 2.2.1, numpy 1.26.4, pandas 2.2.1...); its
+#: modules are imported from this pinned file (:class:`urgentbench.assets.PackageCode`).
+_NISQA_WHEEL = "nisqa-2.0.post2-py3-none-any.whl"
+NISQA_CODE = Asset(
+    name="nisqa-code",
+    description="NISQA's model and feature code (the nisqa 2.0.post2 wheel from PyPI, imported at run time)",
+    licence="MIT (nisqa 2.0.post2, Gabriel Mittag, Quality and Usability Lab)",
+    homepage="https://pypi.org/project/nisqa/2.0.post2/",
+    used_by=("metric nisqa",),
+    files=(
+        AssetFile(_NISQA_WHEEL, "386205dc930aa98114a689f301112852dfe661d81eb4e6e630675ae9acd2c593", 27_884),
+    ),
+    sources=(
+        DownloadSource(
+            urls={
+                _NISQA_WHEEL: (
+                    "https://files.pythonhosted.org/packages/04/ec/f5386fbc01ecc3c66f4ce668bad97ea1"
+                    "2781f7ba3f81b9bf100a902b823b/" + _NISQA_WHEEL,
+                )
+            }
+        ),
+    ),
+)
+#: The ``nisqa`` package, imported from :data:`NISQA_CODE`.
+NISQA_PACKAGE = PackageCode(asset="nisqa-code", archive=_NISQA_WHEEL, package="nisqa", prefix="nisqa")
+
 #: The assets of the ``nisqa`` metric with their aliases (registered by :mod:`urgentbench.metrics`).
-ASSET_PINS = ((NISQA_V2, ("nisqa",)), (NISQA_TTS, ()))
+ASSET_PINS = ((NISQA_V2, ("nisqa",)), (NISQA_TTS, ()), (NISQA_CODE, ()))
 
 #: Checkpoint arguments handed to NISQA_DIM (the same keys as nisqaModel._loadModel).
 _MODEL_KEYS = (
@@ -137,9 +165,9 @@ class NISQA(ModelMetric):
         Output("nisqa_col", True, "NISQA coloration dimension (higher: less coloured)"),
         Output("nisqa_loud", True, "NISQA loudness dimension (higher: better loudness)"),
     )
-    distributions: ClassVar[tuple[str, ...]] = ("nisqa", "torch", "librosa", "soundfile", "numpy")
-    packages: ClassVar[tuple[PackageRequirement, ...]] = (
-        PackageRequirement("nisqa", pip("nisqa==2.0.post2", no_deps=True)),
+    distributions: ClassVar[tuple[str, ...]] = ("torch", "librosa", "soundfile", "numpy")
+    packages: ClassVar[tuple[PackageRequirement | PackageCode, ...]] = (
+        NISQA_PACKAGE,
         PackageRequirement("torch", "pip install torch==2.13.0"),
         PackageRequirement("librosa", pip("librosa")),
         # imported at module level by nisqa.NISQA_lib
@@ -172,6 +200,7 @@ class NISQA(ModelMetric):
         with warnings.catch_warnings():
             # nisqa sets a pandas option on import that pandas 3 deprecates (harmless)
             warnings.filterwarnings("ignore", message=".*chained_assignment")
+            NISQA_PACKAGE.load()
             from nisqa import NISQA_lib
 
         self.use_threads()
@@ -197,6 +226,7 @@ class NISQA(ModelMetric):
     def provenance(self) -> dict[str, Any]:
         """Version, options, weights identity, feature settings, device, threads and library versions."""
         prov = super().provenance()
+        prov["code"] = NISQA_PACKAGE.provenance()
         if self._args:
             prov["features"] = {key: self._args.get(key) for key in _FEATURE_KEYS}
         return prov

@@ -2,7 +2,8 @@
 
 URGENT computes SpkSim with ESPnet's RawNet3 (``espnet/voxcelebs12_rawnet3``), whose
 weights are only on the Hugging Face Hub. This offline substitute uses Resemblyzer's
-GE2E voice encoder, whose weights ship inside the ``resemblyzer`` wheel. The numbers are
+GE2E voice encoder, whose weights ship inside the ``resemblyzer`` wheel (asset
+``resemblyzer-0.1.4``: the wheel, imported at run time). The numbers are
 therefore *not* comparable with URGENT leaderboards, only between systems scored here.
 
 Each waveform goes through Resemblyzer's own preprocessing (volume normalisation to
@@ -25,14 +26,46 @@ import numpy as np
 
 from urgentbench.metrics.base import BatchItem, MetricError, Output, length_buckets
 from urgentbench.metrics.model import ModelMetric
-from urgentbench.requirements import Availability, PackageRequirement
+from urgentbench.assets import Asset, AssetFile, DownloadSource, PackageCode
+from urgentbench.requirements import Availability, PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
 
 _SR = 16000
 #: sha256 of ``resemblyzer/pretrained.pt`` in resemblyzer 0.1.4.
 _WEIGHTS_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
-_INSTALL = "pip install --no-deps resemblyzer==0.1.4 && pip install webrtcvad-wheels"
+#: Resemblyzer 0.1.4 as published on PyPI: its code and its weights (``resemblyzer/pretrained.pt``).
+#: The package cannot be a dependency: it asks for ``webrtcvad``, published as source only (a C
+#: compiler at install time), whose module ``webrtcvad-wheels`` provides prebuilt. The wheel is
+#: an asset and the package is imported from it (:class:`urgentbench.assets.PackageCode`).
+_RESEMBLYZER_WHEEL = "Resemblyzer-0.1.4-py3-none-any.whl"
+RESEMBLYZER_CODE = Asset(
+    name="resemblyzer-0.1.4",
+    description="Resemblyzer's GE2E voice encoder: code and weights (the resemblyzer 0.1.4 wheel from PyPI)",
+    licence="Apache-2.0 (resemblyzer 0.1.4, Resemble AI)",
+    homepage="https://pypi.org/project/Resemblyzer/0.1.4/",
+    used_by=("metric spk_sim",),
+    files=(
+        AssetFile(_RESEMBLYZER_WHEEL, "8f12eb2f1a9982d32e8db7856de754709b59c93a77bcf0ff536584b619a9dd1f", 15_747_704),
+    ),
+    sources=(
+        DownloadSource(
+            urls={
+                _RESEMBLYZER_WHEEL: (
+                    "https://files.pythonhosted.org/packages/d9/b5/d897d5de5b2123a1ad5d32e8e007d83f7"
+                    "6582f5c32c60992577263bd7c7e/" + _RESEMBLYZER_WHEEL,
+                )
+            }
+        ),
+    ),
+)
+#: The ``resemblyzer`` package, imported from :data:`RESEMBLYZER_CODE`.
+RESEMBLYZER_PACKAGE = PackageCode(
+    asset="resemblyzer-0.1.4", archive=_RESEMBLYZER_WHEEL, package="resemblyzer", prefix="resemblyzer"
+)
+#: The assets of the ``spk_sim`` metric (registered by :mod:`urgentbench.metrics`).
+ASSET_PINS = ((RESEMBLYZER_CODE, ("resemblyzer",)),)
+_INSTALL = RESEMBLYZER_PACKAGE.install
 #: Most 1.6 s partial utterances (160 mel frames each) run through the encoder at once.
 _PARTIAL_BATCH = 64
 
@@ -60,10 +93,10 @@ class SpeakerSimilarity(ModelMetric):
     outputs: ClassVar[tuple[Output, ...]] = (
         Output("spk_sim", True, "Speaker similarity to the reference (cosine of speaker embeddings)"),
     )
-    distributions: ClassVar[tuple[str, ...]] = ("resemblyzer", "torch")
-    packages: ClassVar[tuple[PackageRequirement, ...]] = (
-        PackageRequirement("resemblyzer", _INSTALL),
-        PackageRequirement("webrtcvad", _INSTALL),
+    distributions: ClassVar[tuple[str, ...]] = ("torch", "webrtcvad-wheels", "librosa")
+    packages: ClassVar[tuple[PackageRequirement | PackageCode, ...]] = (
+        RESEMBLYZER_PACKAGE,
+        PackageRequirement("webrtcvad", pip("webrtcvad-wheels")),
         PackageRequirement("torch", "pip install torch==2.13.0"),
         PackageRequirement("librosa", "pip install librosa"),
     )
@@ -113,7 +146,6 @@ class SpeakerSimilarity(ModelMetric):
             RuntimeError: When the packaged weights are not the pinned ones.
             AssetError: For ``model=rawnet3``, when its asset is missing or corrupt.
         """
-        from urgentbench.assets import PackagePart
         from urgentbench.hashing import sha256_file
 
         self.use_threads()
@@ -124,16 +156,16 @@ class SpeakerSimilarity(ModelMetric):
             embedder.setup()
             self._encoder = embedder
             return
+        RESEMBLYZER_PACKAGE.load()
         from resemblyzer import VoiceEncoder
 
-        weights = PackagePart("resemblyzer", "pretrained.pt").locate()
-        if weights is None:
-            raise RuntimeError(f"resemblyzer/pretrained.pt is missing; fix: {_INSTALL}")
+        weights = RESEMBLYZER_PACKAGE.source_folder() / "resemblyzer" / "pretrained.pt"
         digest = sha256_file(weights)
         if digest != _WEIGHTS_SHA256:
             raise RuntimeError(
                 f"{weights} has sha256 {digest[:12]}…, expected {_WEIGHTS_SHA256[:12]}… "
-                f"(resemblyzer 0.1.4); fix: pip install --force-reinstall --no-deps resemblyzer==0.1.4"
+                f"(resemblyzer 0.1.4); fix: delete {weights.parent.parent} (it is extracted again from "
+                f"the verified wheel)"
             )
         self._weights_sha256 = digest
         self._encoder = VoiceEncoder("cpu", verbose=False, weights_fpath=weights)
@@ -144,6 +176,7 @@ class SpeakerSimilarity(ModelMetric):
         prov = super().provenance()
         if self.options["model"] != "rawnet3":
             prov["weights_sha256"] = self._weights_sha256 or _WEIGHTS_SHA256
+            prov["code"] = RESEMBLYZER_PACKAGE.provenance()
         return prov
 
     def embed(self, waveform: np.ndarray, role: str = "input") -> np.ndarray:
@@ -165,6 +198,7 @@ class SpeakerSimilarity(ModelMetric):
         Raises:
             MetricError: When the waveform is silent or VAD trimming leaves no speech.
         """
+        RESEMBLYZER_PACKAGE.load()
         from resemblyzer import preprocess_wav
 
         if self._encoder is None:
@@ -186,6 +220,7 @@ class SpeakerSimilarity(ModelMetric):
 
     def _partial_mels(self, wav: np.ndarray) -> np.ndarray:
         """Mel spectrograms of the 1.6 s partial utterances, as ``VoiceEncoder.embed_utterance`` cuts them."""
+        RESEMBLYZER_PACKAGE.load()
         from resemblyzer import audio
 
         wav_slices, mel_slices = self._encoder.compute_partial_slices(len(wav), rate=1.3, min_coverage=0.75)
@@ -229,6 +264,7 @@ class SpeakerSimilarity(ModelMetric):
         """
         if self.options["model"] == "rawnet3":  # one utterance at a time
             return super().compute_batch(items)
+        RESEMBLYZER_PACKAGE.load()
         from resemblyzer import VoiceEncoder
 
         if self._encoder is None:
@@ -265,6 +301,7 @@ class SpeakerSimilarity(ModelMetric):
         """
         if self.options["model"] == "rawnet3":  # one utterance at a time
             return super().compute_batch_with_state(items, states)
+        RESEMBLYZER_PACKAGE.load()
         from resemblyzer import VoiceEncoder
 
         if self._encoder is None:

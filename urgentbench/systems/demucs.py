@@ -3,8 +3,9 @@
 The three official causal 16 kHz models (``dns48``, ``dns64``, ``master64``) differ only in
 their width and weights; each has a card (``urgentbench/systems/cards/demucs-dns48.yaml``
 ...) naming :class:`DemucsSystem` with ``args: {model: dns48}``. Only
-``denoiser.demucs`` is imported (torch only); ``denoiser.pretrained``, ``denoiser.enhance``
-and ``denoiser.audio`` pull in torchaudio and are never used.
+``denoiser.demucs`` is imported (torch only), from denoiser 0.1.5's source archive (asset
+``denoiser-0.1.5``, see :mod:`urgentbench.systems.demucs_assets`); ``denoiser.pretrained``,
+``denoiser.enhance`` and ``denoiser.audio`` pull in torchaudio and are never used.
 
 What the wrapper does, and why:
 
@@ -75,6 +76,9 @@ def read_checkpoint(path: str | Path, hidden: int | None = None):
             16 kHz denoiser.
     """
     torch = _torch()
+    from urgentbench.systems.demucs_assets import DENOISER_PACKAGE
+
+    DENOISER_PACKAGE.load()  # denoiser 0.1.5 from its pinned source archive (asset denoiser-0.1.5)
     from denoiser.demucs import Demucs
 
     try:
