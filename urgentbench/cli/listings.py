@@ -12,10 +12,13 @@ from urgentbench.systems import SYSTEMS
 
 
 def add_commands(sub: Any) -> None:
-    """Add ``ls`` and ``protocols`` to the command's sub-parsers."""
+    """Add ``ls``, ``doctor`` and ``protocols`` to the command's sub-parsers."""
     p = sub.add_parser("ls", help="list systems, metrics or suites")
     p.add_argument("what", choices=["systems", "metrics", "suites"])
     p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser("doctor", help="what this installation lacks (packages, assets) and the command installing each")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("protocols", help="list the pinned URGENT evaluation protocols or show one")
     protocols_sub = p.add_subparsers(dest="protocols_command", required=True)
@@ -59,6 +62,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}{status}")
         if description:
             print(f"{'':<{width}}{description}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Print every missing package and asset with the plug-ins needing it and the one command installing it."""
+    from urgentbench.doctor import diagnose, report
+
+    print(report(diagnose()), end="")
     return 0
 
 

@@ -81,7 +81,7 @@ def compression_ratio(text: str) -> float:
         return 0.0
     return len(data) / len(zlib.compress(data))
 _WHISPER_INSTALL = (
-    "pip install --no-deps openai-whisper==20250625 && pip install tiktoken more-itertools regex numba"
+    "pip install openai-whisper==20250625"
 )
 
 #: Per-output names of the stored (edits, reference length) counts.

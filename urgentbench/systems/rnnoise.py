@@ -55,7 +55,7 @@ _WEIGHTS_SHA256 = "01112f122a411b72cb39c3df014f3c7079a8e3bb1b0c74b99791f9bda41d8
 #: three 384-unit GRUs (input and recurrent weights, biases, recurrent diagonals), the
 #: 32-band output layer and the VAD output; int8 copies and quantisation scales excluded.
 PARAMETERS = 2_888_225
-_INSTALL = "pip install --no-deps pyrnnoise==0.4.5"
+_INSTALL = "pip install pyrnnoise==0.4.5"
 _REINSTALL = "pip install --force-reinstall --no-deps pyrnnoise==0.4.5"
 _MODULE_NAME = "urgentbench_systems._pyrnnoise_binding"
 
