@@ -2,23 +2,25 @@
 
 Material: the demo suite's rendered noisy inputs (44.1 kHz, 2.4-3.9 s; each is resampled
 to 16 kHz with soxr HQ, as the runner does, inside the timed region) and 10 s clips at
-16 kHz cut from the same speech joined end to end (5 s apart; not resampled). For each kind it times,
-interleaved clip by clip so that a change in the machine's load hits all alike:
+16 kHz cut from the same speech joined end to end (5 s apart; not resampled). For each
+kind it times, interleaved clip by clip and over several rounds so that a change in the
+machine's load hits all alike:
 
 * ``per-window``: the official dnsmos_local.py loop (the metric's computation before it
   shared work across windows): one ONNX call per 9.01 s window per model, librosa features;
 * ``compute``: ``DNSMOS.compute``, one clip at a time;
 * ``compute_batch``: ``DNSMOS.compute_batch`` over all clips of the kind (seconds / clips).
 
-All three use the same onnxruntime intra-op thread count (``--threads``) and one BLAS
-thread (as the runner's workers). The script checks that the values agree (1e-6) and
+The per-window way gets ``--threads`` onnxruntime intra-op threads, the metric its
+``threads`` option (single-threaded calls side by side); all use one BLAS thread (as the
+runner's workers). The script checks that the values agree (1e-6) and
 counts bit-identical ones, and exits with an error otherwise.
 
 ``--sweep`` instead measures throughput (clips per second) with 1 and 2 worker processes and
 1 or 2 threads each, for the official loop (onnxruntime intra-op threads) and for
 ``compute`` (its ``threads``: single-threaded calls side by side), to choose the defaults.
 
-    python benchmarks/dnsmos_batch.py [--clips 8] [--threads 1] [--sweep]
+    python benchmarks/dnsmos_batch.py [--clips 8] [--threads 1] [--rounds 3] [--sweep]
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,8 +108,13 @@ def as16(clip: tuple[np.ndarray, int] | np.ndarray) -> np.ndarray:
     return resample(clip[0], clip[1], SR) if isinstance(clip, tuple) else clip
 
 
-def compare(kind: str, clips: list, threads: int) -> tuple[int, int, float]:
-    """Time the three ways on ``clips``; returns (clips bit-identical, clips, max |difference|)."""
+def compare(kind: str, clips: list, threads: int, rounds: int) -> tuple[int, int, float]:
+    """Time the three ways on ``clips``; returns (clips bit-identical, clips, max |difference|).
+
+    Each round runs every clip the per-window way and with ``compute`` (interleaved), then
+    all clips with ``compute_batch``; the figure of each way is the median over rounds of
+    its mean seconds per clip, as wall time and as process CPU time.
+    """
     from urgentbench.metrics import get_metric_class
     from urgentbench.metrics.base import BatchItem
 
@@ -114,31 +122,38 @@ def compare(kind: str, clips: list, threads: int) -> tuple[int, int, float]:
     metric.setup()
     before = PerWindow(threads)
     before(as16(clips[0]))  # warm-up
-    times: dict[str, list[float]] = {"per-window": [], "compute": []}
-    cpu: dict[str, list[float]] = {"per-window": [], "compute": []}
-    values: dict[str, list[dict[str, float]]] = {"per-window": [], "compute": []}
-    for clip in clips:
-        for name, fn in (("per-window", before), ("compute", lambda x: metric.compute(x, None, SR))):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            values[name].append(fn(as16(clip)))
-            times[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() - start_cpu)
-    start, start_cpu = time.perf_counter(), time.process_time()
-    batched = metric.compute_batch([BatchItem(as16(clip), None, SR) for clip in clips])
-    batch_s = (time.perf_counter() - start) / len(clips)
-    batch_cpu = (time.process_time() - start_cpu) / len(clips)
+    ways = ("per-window", "compute", "compute_batch")
+    wall: dict[str, list[float]] = {way: [] for way in ways}
+    cpu: dict[str, list[float]] = {way: [] for way in ways}
+    values: dict[str, list] = {}
+
+    def timed(way: str, fn: Any) -> Any:
+        start, start_cpu = time.perf_counter(), time.process_time()
+        out = fn()
+        wall[way][-1] += time.perf_counter() - start
+        cpu[way][-1] += time.process_time() - start_cpu
+        return out
+
+    for _ in range(rounds):
+        for way in ways:
+            wall[way].append(0.0)
+            cpu[way].append(0.0)
+        values = {"per-window": [], "compute": []}
+        for clip in clips:
+            values["per-window"].append(timed("per-window", lambda: before(as16(clip))))
+            values["compute"].append(timed("compute", lambda: metric.compute(as16(clip), None, SR)))
+        values["compute_batch"] = timed(
+            "compute_batch", lambda: metric.compute_batch([BatchItem(as16(clip), None, SR) for clip in clips])
+        )
     identical, worst = 0, 0.0
-    for a, b, c in zip(values["per-window"], values["compute"], batched):
-        worst = max([worst] + [abs(a[k] - b[k]) for k in OUTPUTS] + [abs(a[k] - c[k]) for k in OUTPUTS])  # type: ignore[index]
-        identical += all(a[k] == b[k] == c[k] for k in OUTPUTS)  # type: ignore[index]
-    for label, per_window, single, batch in (
-        ("wall", times["per-window"], times["compute"], batch_s),
-        ("cpu", cpu["per-window"], cpu["compute"], batch_cpu),
-    ):
-        pw, cp = statistics.median(per_window), statistics.median(single)
+    for a, b, c in zip(values["per-window"], values["compute"], values["compute_batch"]):
+        worst = max([worst] + [abs(a[k] - b[k]) for k in OUTPUTS] + [abs(a[k] - c[k]) for k in OUTPUTS])
+        identical += all(a[k] == b[k] == c[k] for k in OUTPUTS)
+    for label, table in (("wall", wall), ("cpu", cpu)):
+        pw, cp, cb = (statistics.median(table[way]) / len(clips) for way in ways)
         print(
             f"{kind:<21} {label:<4}  per-window {pw:6.3f} s  compute {cp:6.3f} s ({pw / cp:4.2f}x)  "
-            f"compute_batch {batch:6.3f} s ({pw / batch:4.2f}x)"
+            f"compute_batch {cb:6.3f} s ({pw / cb:4.2f}x)"
         )
     return identical, len(clips), worst
 
@@ -187,7 +202,8 @@ def sweep(clips: list[np.ndarray]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=8, help="clips of each kind (default 8)")
-    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="threads of each way (default 1)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; figures are medians over rounds (default 3)")
     parser.add_argument("--sweep", action="store_true", help="measure worker/thread combinations instead")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -205,10 +221,13 @@ def main() -> int:
             sweep(clips)
         return 0
     print(
-        f"seconds per clip (median; compute_batch: mean), wall and process CPU time, {args.threads} thread(s); "
-        "per-window = the official loop, as the metric ran before"
+        f"seconds per clip (median over {args.rounds} rounds of the mean), wall and process CPU time, "
+        f"{args.threads} thread(s); per-window = the official loop, as the metric ran before"
     )
-    results = [compare("3 s clip at 44.1 kHz", native, args.threads), compare("10 s clip at 16 kHz", long, args.threads)]
+    results = [
+        compare("3 s clip at 44.1 kHz", native, args.threads, args.rounds),
+        compare("10 s clip at 16 kHz", long, args.threads, args.rounds),
+    ]
     identical = sum(r[0] for r in results)
     total = sum(r[1] for r in results)
     worst = max(r[2] for r in results)

@@ -200,11 +200,13 @@ class DNSMOS(Metric):
         self._threads = resolve_threads(self.options["threads"]) or os.cpu_count() or 1
         # Every call runs on one onnxruntime thread; on the CPU, independent calls (tiles of
         # the P.835 convolutions, the P.808 model) run side by side on ``threads`` Python
-        # threads instead. On this project's 2-core machine two single-threaded calls at once
-        # score 1.8-1.9x as fast as one, one call on two intra-op threads only 1.1-1.3x
-        # (benchmarks/dnsmos_batch.py --sweep). Single-threaded calls also keep the values
-        # independent of the thread count (onnxruntime's per-thread blocks of element-wise
-        # ops round their boundary elements differently). On CUDA one thread issues the calls.
+        # threads instead. On the project's shared 2-core VM (benchmarks/dnsmos_batch.py
+        # --sweep) two intra-op threads in one call gained only 1.1-1.3x when the VM was
+        # nearly idle and lost under load (0.8x), where side-by-side single-threaded calls
+        # still gained 1.1-1.15x; two single-threaded worker processes gained 1.85-2x.
+        # Single-threaded calls also keep the values independent of the thread count
+        # (onnxruntime's per-thread blocks of element-wise ops round their boundary elements
+        # differently: up to 3e-7 on OVRL). On CUDA one thread issues the calls.
         sess_options = ort.SessionOptions()
         sess_options.intra_op_num_threads = 1
         sess_options.inter_op_num_threads = 1
