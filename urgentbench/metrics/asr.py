@@ -25,8 +25,9 @@ What follows URGENT:
   ``TextCleaner("whisper_basic")``, Whisper's ``BasicTextNormalizer`` (no spelling
   standardisation, numbers left as written), which changes WER and CER;
 - per utterance the edit distance (substitutions + deletions + insertions, counted by
-  ``jiwer`` on tokens split here, see :func:`error_counts`) and the reference length are
-  stored, words for WER and characters of the normalised string (spaces included) for CER;
+  ``jiwer`` on tokens split as :func:`~urgentbench.metrics.asr_counts.error_counts` splits
+  them) and the reference length are stored, words for WER and characters of the
+  normalised string (spaces included) for CER;
 - the system value is the corpus-level rate: total edits / total reference units over
   all utterances (a micro-average), not the mean of the per-utterance rates.
 
@@ -59,6 +60,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from urgentbench.metrics.asr_counts import (
+    COMPRESSION_RATIO_THRESHOLD,
+    NormalisedPair,
+    compression_ratio,
+    error_counts,  # noqa: F401 (re-exported: callers import it from here)
+)
 from urgentbench.metrics.asr_language import NOT_AVAILABLE, urgent_texts, whisper_language
 from urgentbench.metrics.base import BatchItem, MetricError, Output, length_buckets
 from urgentbench.metrics.model import ModelMetric
@@ -68,18 +75,6 @@ from urgentbench.validation import require_int
 logger = logging.getLogger(__name__)
 
 _SR = 16000
-#: Whisper's threshold for a "too repetitive" transcript (gzip compression ratio).
-COMPRESSION_RATIO_THRESHOLD = 2.4
-
-
-def compression_ratio(text: str) -> float:
-    """Length of ``text`` in UTF-8 bytes divided by its zlib-compressed length (Whisper's measure)."""
-    import zlib
-
-    data = text.encode("utf-8")
-    if not data:
-        return 0.0
-    return len(data) / len(zlib.compress(data))
 _WHISPER_INSTALL = (
     "pip install openai-whisper==20250625"
 )
@@ -93,35 +88,6 @@ def _looks_like_path(name: str) -> bool:
     return "/" in name or name.startswith((".", "~")) or name.endswith(".pt") or Path(name).expanduser().exists()
 
 
-def error_counts(reference: str, hypothesis: str) -> dict[str, int]:
-    """Word and character edit counts of two already-normalised strings, counted by ``jiwer``.
-
-    Words are whitespace-separated tokens (``str.split()``: any Unicode whitespace, runs
-    of it and leading/trailing blanks included); characters are those of the words joined
-    by single spaces (spaces count, leading and trailing blanks do not). Both are handed
-    to ``jiwer`` already tokenised this way (its ``ReduceToListOfListOfWords`` on the
-    single-space-joined words, its ``ReduceToListOfListOfChars`` on the joined string),
-    so none of its own transforms changes the tokens; the edits are its substitutions +
-    deletions + insertions.
-
-    Returns:
-        ``wer_edits``, ``wer_ref_words``, ``cer_edits`` and ``cer_ref_chars``.
-    """
-    import jiwer
-
-    ref_words, hyp_words = reference.split(), hypothesis.split()
-    ref_chars, hyp_chars = " ".join(ref_words), " ".join(hyp_words)
-    to_words, to_chars = jiwer.ReduceToListOfListOfWords(), jiwer.ReduceToListOfListOfChars()
-    words = jiwer.process_words(ref_chars, hyp_chars, to_words, to_words)
-    chars = jiwer.process_characters(ref_chars, hyp_chars, to_chars, to_chars)
-    return {
-        "wer_edits": words.substitutions + words.deletions + words.insertions,
-        "wer_ref_words": len(ref_words),
-        "cer_edits": chars.substitutions + chars.deletions + chars.insertions,
-        "cer_ref_chars": len(ref_chars),
-    }
-
-
 #: Whisper backends (``backend`` option).
 BACKENDS = ("faster-whisper", "openai-whisper")
 #: openai-whisper model sizes with a pinned checkpoint asset (``openai-whisper-<size>``).
@@ -130,32 +96,6 @@ OPENAI_SIZES = (
     "large-v1", "large-v2", "large-v3", "large", "large-v3-turbo", "turbo",
 )
 _TORCH_INSTALL = "pip install torch==2.13.0"
-
-
-@dataclass(frozen=True)
-class NormalisedPair:
-    """One utterance's normalised reference and hypothesis, as the ``wer`` metric compares them.
-
-    WER counts word edits between :attr:`wer_reference` and :attr:`wer_hypothesis`, CER
-    character edits between :attr:`cer_reference` and :attr:`cer_hypothesis` (see
-    :func:`error_counts`); the two pairs differ only for utterances with a language.
-    """
-
-    wer_reference: str
-    wer_hypothesis: str
-    cer_reference: str
-    cer_hypothesis: str
-
-    def counts(self) -> dict[str, int]:
-        """``wer_edits``, ``wer_ref_words``, ``cer_edits`` and ``cer_ref_chars`` of this pair (:func:`error_counts`)."""
-        words = error_counts(self.wer_reference, self.wer_hypothesis)
-        chars = error_counts(self.cer_reference, self.cer_hypothesis)
-        return {
-            "wer_edits": words["wer_edits"],
-            "wer_ref_words": words["wer_ref_words"],
-            "cer_edits": chars["cer_edits"],
-            "cer_ref_chars": chars["cer_ref_chars"],
-        }
 
 
 @dataclass(frozen=True)
