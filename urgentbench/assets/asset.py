@@ -10,11 +10,11 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from urgentbench.assets.install import copy_hashing, file_lock, install_folder
 from urgentbench.assets.pins import (
     CORRUPT,
     MISSING,
@@ -28,7 +28,7 @@ from urgentbench.assets.pins import (
     hash_and_remember,
 )
 from urgentbench.assets.sources import DownloadSource, Source
-from urgentbench.hashing import CHUNK, sha256_file
+from urgentbench.hashing import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -375,7 +375,7 @@ class Asset:
         try:
             recorded: dict[str, dict[str, Any]] = {}
             for f in self.files:
-                size, digest = _copy_hashing(sources[f.name], tmp / f.name)
+                size, digest = copy_hashing(sources[f.name], tmp / f.name)
                 if not f.size_matches(size) or not f.matches(digest):
                     raise AssetError(
                         f"asset '{self.name}': {sources[f.name]} is not the pinned {f.name}: "
@@ -386,7 +386,7 @@ class Asset:
                     recorded[f.name] = {"sha256": digest, "size": size}
             self._record_pins(tmp, recorded)
             with _VERIFY_LOCK:
-                _install_folder(tmp, folder)
+                install_folder(tmp, folder)
                 _VERIFIED[self.name] = (str(folder), self.sha256)
             logger.info("asset %s installed in %s from %s", self.name, folder, src)
             return folder
@@ -413,9 +413,9 @@ class Asset:
         folder = self.directory()
         folder.parent.mkdir(parents=True, exist_ok=True)
         # Local builds go to a fresh temporary folder (concurrent builders race harmlessly in
-        # _install_folder); downloads go to a stable folder, so that an interrupted download
+        # install_folder); downloads go to a stable folder, so that an interrupted download
         # resumes, guarded by a lock file against a concurrent fetch of the same asset.
-        lock = contextlib.nullcontext() if source.local else _file_lock(folder.parent / f".{self.name}.lock")
+        lock = contextlib.nullcontext() if source.local else file_lock(folder.parent / f".{self.name}.lock")
         with lock:
             if source.local:
                 stage = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".tmp", dir=folder.parent))
@@ -442,40 +442,11 @@ class Asset:
                         leftover.unlink()  # stale partial downloads of files no longer pinned
                 self._record_pins(stage, recorded)
                 with _VERIFY_LOCK:
-                    _install_folder(stage, folder)
+                    install_folder(stage, folder)
                     _VERIFIED[self.name] = (str(folder), self.sha256)
             finally:
                 if source.local and stage.exists():
                     shutil.rmtree(stage, ignore_errors=True)
-
-
-def _copy_hashing(src: Path, dest: Path) -> tuple[int, str]:
-    """Copy ``src`` to ``dest`` and return the size and sha256 of the bytes written."""
-    digest = hashlib.sha256()
-    size = 0
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with open(src, "rb") as fin, open(dest, "wb") as fout:
-        for block in iter(lambda: fin.read(CHUNK), b""):
-            digest.update(block)
-            fout.write(block)
-            size += len(block)
-    return size, digest.hexdigest()
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path`` (POSIX ``flock``; a no-op elsewhere)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: concurrent fetches of one asset are not guarded
-        yield
-        return
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _force(command: str) -> str:
@@ -483,27 +454,3 @@ def _force(command: str) -> str:
     if command.startswith("pip install ") and "--force-reinstall" not in command:
         return command.replace("pip install ", "pip install --force-reinstall ", 1)
     return command
-
-
-def _install_folder(tmp: Path, folder: Path) -> None:
-    """Move the verified folder ``tmp`` to ``folder`` atomically, replacing an existing copy."""
-    try:
-        os.rename(tmp, folder)
-        return
-    except OSError:
-        if not folder.exists():
-            raise
-    # ``folder`` exists: another process just built it, a broken copy, or a copy being
-    # replaced (fetch --force, add). Move it aside first (atomic), then move ours in.
-    trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
-    try:
-        os.rename(folder, trash / "asset")
-    except FileNotFoundError:
-        pass  # removed concurrently
-    try:
-        os.rename(tmp, folder)
-    except OSError:
-        if not folder.exists():
-            raise
-        # Lost a race with a concurrent builder; its copy is verified like ours.
-    shutil.rmtree(trash, ignore_errors=True)
