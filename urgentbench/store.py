@@ -367,6 +367,20 @@ class ResultStore:
             {"system": s, "config_hash": h, "display_name": d, "metadata": json.loads(m)} for s, h, d, m in rows
         ]
 
+    def suites(self) -> list[tuple[str, str]]:
+        """``(suite, suite version)`` of every suite with a registered system, sorted."""
+        rows = self._db.execute("SELECT DISTINCT suite, suite_version FROM systems ORDER BY suite, suite_version")
+        return [(s, v) for s, v in rows.fetchall()]
+
+    def stored_metrics(self, suite: str, suite_version: str) -> set[tuple[str, str, str]]:
+        """``(metric, metric version, metric config)`` of every metric key with rows on a suite version."""
+        rows = self._db.execute(
+            "SELECT DISTINCT metric, metric_version, metric_config FROM scores WHERE suite=? AND suite_version=? "
+            + _NOT_LEGACY_SETUP_FAILURE,
+            (suite, suite_version),
+        )
+        return {(m, v, c) for m, v, c in rows.fetchall()}
+
     def done(self, key: ScoreKey, include_errors: bool = True) -> set[str]:
         """Utterance ids that already have a row for ``key`` (errors count unless excluded).
 

@@ -1,8 +1,19 @@
-"""Pure math of the intrusive metrics: SI-SDR, LSD and MCD as URGENT defines them.
+"""Metric functions for one pair of signals, and the pure math of SI-SDR, LSD and MCD.
 
-Every function takes two mono waveforms of equal length (reference first, as in
-bss_eval) and returns a float. Nothing here reads files or loads models; librosa and
-scipy are imported only by the function that needs them. MCD's mel-cepstral analysis
+Every registered metric has a function ``name(ref, est, sr, **options)`` (``pesq``,
+``estoi``, ``sdr``, ``si_sdr``, ``lsd``, ``mcd``, ``dnsmos``, ``nisqa``, ``plcmos``,
+``utmos``, ``spk_sim``, ``wer`` with ``transcript=``, ``speechbertscore``, ``lps``; a
+plug-in's metric by its name too) that gives the value a run stores for that pair: a
+float for a metric with one output, the result dict for one with several (DNSMOS, NISQA,
+WER). :func:`compute` gives any metric's whole result dict. Model metrics are set up once
+per process and options (:func:`setup_metric`, :func:`clear_cache`). A pair for which a
+run stores a failure raises (``MetricError`` with the run's reason; ``ValueError`` from
+the three kernels below).
+
+The kernels of SI-SDR, LSD and MCD are the functions of those names: each takes two mono
+waveforms of equal length (reference first, as in bss_eval) and returns a float (SI-SDR
+clipped to ±50 dB unless ``clamp_db=None``). They read no files and load no models;
+librosa and scipy are imported only by the function that needs them. MCD's mel-cepstral analysis
 is :mod:`urgentbench.metrics.mcep` (SPTK's algorithm on all frames at once) and its
 alignment :func:`fastdtw_path` (fastdtw's algorithm, same path); pysptk and fastdtw
 themselves serve only as references in the tests.
@@ -15,7 +26,10 @@ printed precision of the official results (measured on the test fixtures at 16 a
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -45,8 +59,22 @@ LSD_WINDOW_S = 0.032
 LSD_HOP_S = 0.016
 #: The epsilon inside the LSD log ratio and the least-squares scaling.
 EPS = 1e-8
+#: SDR and SI-SDR are clipped to [-SDR_CLAMP_DB, SDR_CLAMP_DB] (URGENT's fix for ±inf).
+SDR_CLAMP_DB = 50.0
 
 _DB_PER_NEPER = 10.0 / math.log(10.0)
+
+
+def _blas_single_threaded(function: Callable[..., float]) -> Callable[..., float]:
+    """Run ``function`` with BLAS on one thread, as a run's workers do, so that its sums
+    (dot products) are bit-identical to the stored values wherever it is called."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> float:
+        with _single_threaded_blas():
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 def _pair(ref: np.ndarray, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +89,8 @@ def _pair(ref: np.ndarray, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("waveforms are empty")
     if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(est))):
         raise ValueError("waveforms contain NaN or Inf")
+    if not np.any(ref):
+        raise ValueError("reference is silent (all zeros); an intrusive score is undefined")
     return ref, est
 
 
@@ -84,19 +114,24 @@ def least_squares_scale(ref: np.ndarray, est: np.ndarray, eps: float = EPS) -> n
     return alpha * est
 
 
-def si_sdr(ref: np.ndarray, est: np.ndarray, clamp_db: float | None = None) -> float:
+@_blas_single_threaded
+def si_sdr(ref: np.ndarray, est: np.ndarray, sr: int | None = None, *, clamp_db: float | None = SDR_CLAMP_DB) -> float:
     """Scale-invariant signal-to-distortion ratio in dB (Le Roux et al., ICASSP 2019).
 
     The reference is scaled to best match the estimate, ``alpha = <est, ref> / ||ref||^2``,
     and ``SI-SDR = 10 log10(||alpha ref||^2 / ||est - alpha ref||^2)``. No mean is removed
     (the default of fast_bss_eval and torchmetrics); speech has a negligible DC offset.
+    With the default ``clamp_db`` this is the value a run stores for the ``si_sdr`` metric.
 
     Args:
         ref: Reference waveform, 1-D.
         est: Estimated waveform, same length.
-        clamp_db: If given, the result is clipped to ``[-clamp_db, clamp_db]``; an estimate
-            equal to (a multiple of) the reference then gives ``+clamp_db`` and an estimate
-            that is silent or orthogonal to it ``-clamp_db`` instead of ``±inf``.
+        sr: The sample rate (accepted for the signature every metric function shares;
+            SI-SDR does not depend on it).
+        clamp_db: The result is clipped to ``[-clamp_db, clamp_db]`` (default ±50 dB, as the
+            metric stores it); an estimate equal to (a multiple of) the reference then gives
+            ``+clamp_db`` and an estimate that is silent or orthogonal to it ``-clamp_db``.
+            None: no clipping (``±inf`` for those two cases).
 
     Returns:
         SI-SDR in dB (``±inf`` for the two degenerate cases when ``clamp_db`` is None).
@@ -125,6 +160,7 @@ def si_sdr(ref: np.ndarray, est: np.ndarray, clamp_db: float | None = None) -> f
     return float(value)
 
 
+@_blas_single_threaded
 def lsd(ref: np.ndarray, est: np.ndarray, fs: int) -> float:
     """Log-spectral distance as URGENT 2024/2025 defines it (natural log, not dB).
 
@@ -251,6 +287,7 @@ def _hamming_1024() -> np.ndarray:
     return w
 
 
+@_blas_single_threaded
 def mcd(ref: np.ndarray, est: np.ndarray, fs: int) -> float:
     """Mel-cepstral distortion in dB as URGENT 2024/2025 defines it.
 
@@ -467,3 +504,177 @@ def _windowed_dtw(x: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray, 
     if (i, j) != (-1, -1):
         raise ValueError("FastDTW traceback left the grid")
     return np.asarray(path[::-1], dtype=np.intp)
+
+
+# ---------------------------------------------------------------------------- metric functions
+# One function per registered metric, ``name(ref, est, sr, **options)``: the value a run
+# stores for that pair (same resampling to the metric's working rate, same code path). Model
+# metrics keep one set-up instance per (metric, options) in a module-level cache.
+
+#: (metric name, options) -> a set-up metric instance (:func:`setup_metric`).
+_INSTANCES: dict[tuple[str, str], Any] = {}
+_LOCK = threading.Lock()
+
+
+def setup_metric(name: str, **options: Any) -> Any:
+    """The set-up instance of metric ``name`` with ``options`` (made once, then cached).
+
+    Raises:
+        UnknownNameError: For an unknown metric.
+        MissingRequirementError: When its packages or model files are missing (with the fix).
+        ValueError: For an unknown option.
+    """
+    import json
+
+    from urgentbench.metrics import METRICS
+    from urgentbench.requirements import MissingRequirementError
+
+    cls = METRICS.get(name)
+    key = (cls.name, json.dumps(options, sort_keys=True, default=str))
+    with _LOCK:
+        if key not in _INSTANCES:
+            avail = cls.availability(options)
+            if not avail.ok:
+                raise MissingRequirementError("metric", cls.name, avail)
+            instance = cls(**options)
+            instance.setup()
+            _INSTANCES[key] = instance
+        return _INSTANCES[key]
+
+
+def clear_cache() -> None:
+    """Forget every cached metric instance (releases their models)."""
+    with _LOCK:
+        _INSTANCES.clear()
+
+
+def compute(
+    name: str, ref: np.ndarray | None, est: np.ndarray, sr: int, *, transcript: str | None = None, **options: Any
+) -> dict[str, Any]:
+    """The result dict a run stores for metric ``name`` on one pair (every output, and any details).
+
+    The pair is resampled (soxr HQ, each signal once) to the metric's working rate, as the
+    runner does, and handed to the metric's ``compute``. A run additionally refuses a
+    silent, NaN or wrong-length output before any metric sees it (the participant's
+    failure); here the metric scores whatever it is given.
+
+    Args:
+        name: A registered metric (``urgentbench ls metrics``).
+        ref: The reference waveform (None for a metric that needs none).
+        est: The enhanced waveform, as long as ``ref``.
+        sr: The rate of both, in Hz.
+        transcript: The reference transcript (``wer``).
+        **options: The metric's options (as a protocol pins them; default its defaults).
+
+    Raises:
+        MetricError: Where a run stores a failure for this pair, with the same reason.
+    """
+    from urgentbench.audio import resample
+    from urgentbench.metrics.base import MetricError
+
+    metric = setup_metric(name, **options)
+    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr < 1:
+        raise MetricError(f"{metric.name}: sample rate must be a positive integer in Hz, got {sr!r}")
+    sr = int(sr)
+    if metric.needs_reference and ref is None:
+        raise MetricError(f"{metric.name} needs a reference signal, got none")
+    if metric.needs_transcript and not transcript:
+        raise MetricError(f"{metric.name} needs the reference transcript (transcript=...)")
+    rate = metric.working_rate(sr)
+    est = resample(np.asarray(est), sr, rate)
+    ref = None if ref is None else resample(np.asarray(ref), sr, rate)
+    with _single_threaded_blas():  # as in a run's workers: bit-identical sums (SDR's solve, ...)
+        return metric.compute(est, ref, rate, transcript=transcript)
+
+
+def _single_threaded_blas() -> Any:
+    """BLAS limited to one thread while it is active, as :func:`urgentbench.pipeline.worker.configure_threads` does."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # a core dependency; without it values may differ in the last digits
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _value(name: str, ref: Any, est: Any, sr: int, transcript: str | None = None, **options: Any) -> Any:
+    """The single output of a one-output metric as a float, the whole result dict otherwise."""
+    from urgentbench.metrics import METRICS
+
+    result = compute(name, ref, est, sr, transcript=transcript, **options)
+    outputs = METRICS.get(name).outputs
+    if len(outputs) == 1:
+        value = result.get(outputs[0].name)
+        return None if value is None else float(value)
+    return result
+
+
+def pesq(ref: np.ndarray, est: np.ndarray, sr: int, **options: Any) -> float:
+    """PESQ as a run stores it (wide-band at 16 kHz and above, narrow-band at 8 kHz); see :func:`compute`."""
+    return _value("pesq", ref, est, sr, **options)
+
+
+def estoi(ref: np.ndarray, est: np.ndarray, sr: int, **options: Any) -> float:
+    """Extended STOI (pystoi, seeded) as a run stores it; see :func:`compute`."""
+    return _value("estoi", ref, est, sr, **options)
+
+
+def sdr(ref: np.ndarray, est: np.ndarray, sr: int, **options: Any) -> float:
+    """SDR (BSS Eval v3, ±50 dB; ``precision="float32"`` as the URGENT protocols pin it) as a run stores it."""
+    return _value("sdr", ref, est, sr, **options)
+
+
+def dnsmos(ref: np.ndarray | None, est: np.ndarray, sr: int, **options: Any) -> dict[str, Any]:
+    """DNSMOS P.835 and P.808 of ``est`` (``ref`` is not used; may be None): ``dnsmos_ovrl``, ``_sig``, ``_bak``, ``_p808``."""
+    return _value("dnsmos", ref, est, sr, **options)
+
+
+def nisqa(ref: np.ndarray | None, est: np.ndarray, sr: int, **options: Any) -> dict[str, Any]:
+    """NISQA v2.0 of ``est`` (``ref`` is not used; may be None): MOS and its four dimensions."""
+    return _value("nisqa", ref, est, sr, **options)
+
+
+def plcmos(ref: np.ndarray | None, est: np.ndarray, sr: int, **options: Any) -> float:
+    """PLCMOS v2 of ``est`` (``ref`` is not used; may be None)."""
+    return _value("plcmos", ref, est, sr, **options)
+
+
+def utmos(ref: np.ndarray | None, est: np.ndarray, sr: int, **options: Any) -> float:
+    """UTMOS22 strong of ``est`` (``ref`` is not used; may be None)."""
+    return _value("utmos", ref, est, sr, **options)
+
+
+def spk_sim(ref: np.ndarray, est: np.ndarray, sr: int, **options: Any) -> float:
+    """Speaker similarity (cosine of speaker embeddings of ``ref`` and ``est``) as a run stores it."""
+    return _value("spk_sim", ref, est, sr, **options)
+
+
+def wer(ref: np.ndarray | None, est: np.ndarray, sr: int, *, transcript: str, **options: Any) -> dict[str, Any]:
+    """WER and CER of ``est``'s transcript against ``transcript`` (``ref`` is not used), with the edit counts and hypothesis."""
+    return _value("wer", ref, est, sr, transcript=transcript, **options)
+
+
+def speechbertscore(ref: np.ndarray, est: np.ndarray, sr: int, **options: Any) -> float:
+    """SpeechBERTScore precision of ``est`` against ``ref`` as a run stores it."""
+    return _value("speechbertscore", ref, est, sr, **options)
+
+
+def lps(ref: np.ndarray, est: np.ndarray, sr: int, **options: Any) -> float:
+    """Levenshtein phoneme similarity of ``est`` against ``ref`` as a run stores it."""
+    return _value("lps", ref, est, sr, **options)
+
+
+def __getattr__(name: str) -> Any:
+    """``functional.<metric>`` for a metric registered by a plug-in: ``f(ref, est, sr, *, transcript=None, **options)``."""
+    from urgentbench.metrics import METRICS
+
+    if name.startswith("_") or name not in METRICS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def function(ref: Any, est: Any, sr: int, *, transcript: str | None = None, **options: Any) -> Any:
+        return _value(name, ref, est, sr, transcript=transcript, **options)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"Metric {name!r} as a run stores it; see :func:`compute`."
+    return function

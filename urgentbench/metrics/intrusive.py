@@ -27,12 +27,10 @@ import numpy as np
 
 from urgentbench.errors import one_line
 from urgentbench.metrics.base import Metric, MetricError, Output
+from urgentbench.metrics.functional import SDR_CLAMP_DB  # ±50 dB clip of SDR and SI-SDR, one constant for both
 from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
-
-#: SDR and SI-SDR are clipped to [-SDR_CLAMP_DB, SDR_CLAMP_DB] (URGENT's fix for ±inf).
-SDR_CLAMP_DB = 50.0
 
 _URGENT_SCRIPT = "URGENT 2024/2025 evaluation_metrics/calculate_intrusive_se_metrics.py"
 

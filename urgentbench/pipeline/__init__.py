@@ -5,6 +5,7 @@ One module per stage, each importing only the stages before it (no cycles)::
     errors       RunError (bad request, before any work) and MetricSetupError (run-level)
     options      RunOptions: every option of a run, built once (CLI > config file > defaults)
     specs        MetricSpec, ProducerSpec and the store key of a (producer, metric) pair
+    callables    a Python function f(waveform, rate) -> (waveform, rate) as a producer
     resolve      metric names (or a protocol) -> MetricSpecs, availability checked up front
     provenance   what a run records about code, environment, systems and metrics
     plan         Jobs (one producer on one utterance, the metrics it misses), streamed

@@ -34,6 +34,8 @@ def collect_provenance(
         entry: dict[str, Any] = {"name": p.name, "config_hash": p.config_hash, "options": dict(p.options)}
         if p.is_directory:
             entry["outputs"] = p.directory
+        elif p.is_callable:
+            entry["callable"] = dict(p.metadata).get("callable")
         else:
             try:
                 entry.update(SYSTEMS.get(p.name).build(**dict(p.options)).provenance())

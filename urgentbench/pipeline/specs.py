@@ -65,7 +65,7 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class ProducerSpec:
-    """Where enhanced audio comes from: a system plug-in or a directory of files."""
+    """Where enhanced audio comes from: a system plug-in, a directory of files or a Python function."""
 
     name: str
     config_hash: str
@@ -76,11 +76,19 @@ class ProducerSpec:
     #: Directory producers: ``(utterance id, sha256 or None)`` of each file when it was
     #: checked; a worker refuses a file whose bytes differ by then.
     digests: tuple[tuple[str, str | None], ...] = field(default=(), repr=False, compare=False)
+    #: Callable producers: ``f(waveform, sample_rate) -> (waveform, sample_rate)``
+    #: (:mod:`urgentbench.pipeline.callables`); None for a system plug-in or a folder.
+    function: Any = field(default=None, repr=False, compare=False)
 
     @property
     def is_directory(self) -> bool:
         """True for scored outside outputs."""
         return self.directory is not None
+
+    @property
+    def is_callable(self) -> bool:
+        """True for a Python function run as a system."""
+        return self.function is not None
 
 
 def system_producer(name: str, options: dict[str, Any] | None = None) -> ProducerSpec:

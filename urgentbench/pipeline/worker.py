@@ -24,6 +24,7 @@ from typing import Any
 
 from urgentbench.layout import reference_state_dir
 from urgentbench.metrics import Metric
+from urgentbench.pipeline.callables import CallableSystem
 from urgentbench.pipeline.errors import MetricSetupError
 from urgentbench.pipeline.plan import Job
 from urgentbench.pipeline.prepare import Prepared, prepare
@@ -151,7 +152,10 @@ class WorkerState:
         """The set-up system of producer ``index``."""
         if index not in self.systems:
             spec = self.ctx.producers[index]
-            system = build_system(spec.name, **dict(spec.options))
+            if spec.is_callable:
+                system: System = CallableSystem(spec.function, spec.name, dict(spec.options).get("sample_rate"))
+            else:
+                system = build_system(spec.name, **dict(spec.options))
             system.setup()
             self.systems[index] = system
         return self.systems[index]

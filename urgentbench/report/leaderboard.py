@@ -79,6 +79,7 @@ def build_leaderboard(
     protocol: str | None = None,
     packages: dict[str, list[str]] | None = None,
     missing: str = UNRANKED,
+    n_utterances: int | None = None,
 ) -> Leaderboard:
     """Rank complete systems with URGENT's rule and return the :class:`~urgentbench.report.schema.Leaderboard`.
 
@@ -95,7 +96,8 @@ def build_leaderboard(
     ``categories`` (category -> ranked outputs) overrides the suite card's, e.g. with a
     protocol's (``protocol`` names it in the result). ``packages`` (package -> versions,
     :meth:`urgentbench.store.ResultStore.package_versions`) is recorded, and a package with
-    more than one version is flagged.
+    more than one version is flagged. ``n_utterances`` is the number of utterances the
+    summaries cover when they cover fewer than the whole manifest.
     """
     if allow_partial:
         missing = WORST
@@ -156,7 +158,7 @@ def build_leaderboard(
         suite=suite.name,
         suite_version=suite.version,
         manifest_sha256=suite.manifest_sha256,
-        n_utterances=len(suite.utterances()),
+        n_utterances=len(suite.utterances()) if n_utterances is None else n_utterances,
         tie_method=tie,
         protocol=protocol,
         categories=categories,

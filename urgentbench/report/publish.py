@@ -11,10 +11,12 @@ tables, :func:`candidate_metric_classes`, :func:`select_systems` and
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from urgentbench.manifest import Utterance
 from urgentbench.metrics import METRICS
 from urgentbench.protocols import get_protocol
 from urgentbench.report import html as html_page
@@ -111,6 +113,8 @@ def leaderboard_report(
     missing: str = UNRANKED,
     protocol: str | None = None,
     categories: dict[str, list[str]] | None = None,
+    configs: Collection[tuple[str, str]] | None = None,
+    utterances: list[Utterance] | None = None,
 ) -> LeaderboardReport:
     """Summarize every stored system of ``suite`` and rank them.
 
@@ -125,11 +129,17 @@ def leaderboard_report(
         missing: Missing-value policy (:data:`~urgentbench.report.summary.MISSING_POLICIES`).
         protocol: The protocol ranked by (recorded), with its ``categories``.
         categories: Category -> ranked outputs (default: the suite card's).
+        configs: Only these ``(system, config hash)`` configurations (default: every
+            configuration of the systems).
+        utterances: Rank on these utterances only (default: the whole manifest; the
+            leaderboard's ``n_utterances`` counts them). Breakdowns always use the whole manifest.
 
     Raises:
         ValueError: For a tag in ``by`` that no utterance has, or an unknown policy.
     """
-    summaries = summarize(store, suite, metrics, systems=systems)
+    summaries = summarize(store, suite, metrics, systems=systems, utterances=utterances)
+    if configs is not None:
+        summaries = [s for s in summaries if (s.system, s.config_hash) in set(configs)]
     packages = store.package_versions(suite.name, suite.version, [(s.system, s.config_hash) for s in summaries])
     asked = breakdowns(store, suite, metrics, by, systems) if by else []
     page = []
@@ -137,6 +147,7 @@ def leaderboard_report(
         page = asked or breakdowns(store, suite, metrics, html_page.default_tags(suite), systems, skip_unknown=True)
     lb = build_leaderboard(
         suite, summaries, metrics, tie=tie, missing=missing, categories=categories, protocol=protocol, packages=packages,
+        n_utterances=None if utterances is None else len(utterances),
     )
     return LeaderboardReport(lb, summaries, metrics, asked, page)
 
