@@ -58,7 +58,9 @@ def load_material(n_clips: int) -> tuple[list[tuple[np.ndarray, int]], list[np.n
     joined = np.concatenate([resample(x, sr, SR) for x, sr in native])
     long = [joined[start : start + 10 * SR] for start in range(0, len(joined) - 10 * SR + 1, 5 * SR)]
     if len(native) < n_clips or len(long) < n_clips:
-        raise SystemExit(f"the demo suite gives {len(native)} clips and {len(long)} 10 s clips; ask for fewer")
+        raise SystemExit(
+            f"the demo suite gives {len(native)} clips and {len(long)} 10 s clips; ask for fewer"
+        )
     return native[:n_clips], long[:n_clips]
 
 
@@ -75,7 +77,9 @@ class PerWindow:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.p835, self.p808 = (
-            ort.InferenceSession(str(PackagePart("speechmos", rel).locate()), options, providers=["CPUExecutionProvider"])
+            ort.InferenceSession(
+                str(PackagePart("speechmos", rel).locate()), options, providers=["CPUExecutionProvider"]
+            )
             for rel, _ in (dnsmos._MODELS["p835"], dnsmos._MODELS["p808"])
         )
         self.polys = (dnsmos._POLY_SIG, dnsmos._POLY_BAK, dnsmos._POLY_OVRL)
@@ -92,7 +96,9 @@ class PerWindow:
             segment = audio[int(idx * SR) : int((idx + 9.01) * SR)]
             if len(segment) < length:
                 continue
-            mel = librosa.feature.melspectrogram(y=segment[:-160], sr=SR, n_fft=321, hop_length=160, n_mels=120)
+            mel = librosa.feature.melspectrogram(
+                y=segment[:-160], sr=SR, n_fft=321, hop_length=160, n_mels=120
+            )
             features = ((librosa.power_to_db(mel, ref=np.max) + 40) / 40).T.astype(np.float32)
             p808 = self.p808.run(None, {"input_1": features[None]})[0][0][0]
             raw = self.p835.run(None, {"input_1": segment[None]})[0][0]
@@ -140,8 +146,8 @@ def compare(kind: str, clips: list, threads: int, rounds: int) -> tuple[int, int
             cpu[way].append(0.0)
         values = {"per-window": [], "compute": []}
         for clip in clips:
-            values["per-window"].append(timed("per-window", lambda: before(as16(clip))))
-            values["compute"].append(timed("compute", lambda: metric.compute(as16(clip), None, SR)))
+            values["per-window"].append(timed("per-window", lambda clip=clip: before(as16(clip))))
+            values["compute"].append(timed("compute", lambda clip=clip: metric.compute(as16(clip), None, SR)))
         values["compute_batch"] = timed(
             "compute_batch", lambda: metric.compute_batch([BatchItem(as16(clip), None, SR) for clip in clips])
         )
@@ -172,7 +178,9 @@ def sweep_worker(args: tuple[list[np.ndarray], int, str, object]) -> float:
     if way == "compute":
         metric = get_metric_class("dnsmos")()
         metric.setup()
-        score = lambda x: metric.compute(x, None, SR)  # noqa: E731
+
+        def score(x: np.ndarray) -> Any:
+            return metric.compute(x, None, SR)
     else:
         score = PerWindow(threads)
         score(clips[0])
@@ -186,7 +194,8 @@ def sweep_worker(args: tuple[list[np.ndarray], int, str, object]) -> float:
 def sweep(clips: list[np.ndarray]) -> None:
     """Clips per second for 1 and 2 worker processes x 1 and 2 threads, both ways."""
     ctx = multiprocessing.get_context("spawn")
-    for way, meaning in (("per-window", "onnxruntime intra-op threads"), ("compute", "parallel single-threaded calls")):
+    meanings = {"per-window": "onnxruntime intra-op threads", "compute": "parallel single-threaded calls"}
+    for way, meaning in meanings.items():
         print(f"  {way} (threads = {meaning}):")
         for workers in (1, 2):
             for threads in (1, 2):
@@ -200,10 +209,14 @@ def sweep(clips: list[np.ndarray]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clips", type=int, default=8, help="clips of each kind (default 8)")
     parser.add_argument("--threads", type=int, default=1, help="threads of each way (default 1)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds; figures are medians over rounds (default 3)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds; figures are medians over rounds (default 3)"
+    )
     parser.add_argument("--sweep", action="store_true", help="measure worker/thread combinations instead")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -212,11 +225,12 @@ def main() -> int:
     threadpool_limits(1, user_api="blas")
     native, long = load_material(args.clips)
     print(
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"load average {os.getloadavg()[0]:.2f} at start"
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f} at start"
     )
     if args.sweep:
-        for kind, clips in (("3 s clips at 44.1 kHz", [as16(c) for c in native]), ("10 s clips at 16 kHz", long)):
+        kinds = (("3 s clips at 44.1 kHz", [as16(c) for c in native]), ("10 s clips at 16 kHz", long))
+        for kind, clips in kinds:
             print(f"{kind} ({len(clips)} clips, compute, resampling not timed):")
             sweep(clips)
         return 0
@@ -231,7 +245,9 @@ def main() -> int:
     identical = sum(r[0] for r in results)
     total = sum(r[1] for r in results)
     worst = max(r[2] for r in results)
-    print(f"values: {identical}/{total} clips bit-identical in all three ways; largest difference {worst:.2e}")
+    print(
+        f"values: {identical}/{total} clips bit-identical in all three ways; largest difference {worst:.2e}"
+    )
     print(f"load average {os.getloadavg()[0]:.2f} at end")
     if worst > 1e-6:
         print("values differ by more than 1e-6", file=sys.stderr)

@@ -8,6 +8,7 @@ of overlapping windows and batches windows across utterances, and must give the 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 from typing import Any
@@ -64,10 +65,11 @@ def test_stretches_group_overlapping_windows_and_tiles_cover_each_stretch():
     for n_frames in (8, 900, 2000, 2001, 5555):
         tiles = dnsmos_module._tiles(n_frames)
         assert tiles[0][0] == 0 and tiles[-1][1] == n_frames
-        assert all(a[1] == b[0] for a, b in zip(tiles, tiles[1:]))
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(tiles))
+        halo = dnsmos_module._HALO
         for keep_start, keep_stop, lo, hi in tiles:
             assert keep_stop - keep_start <= dnsmos_module._TILE
-            assert lo == max(0, keep_start - dnsmos_module._HALO) and hi == min(n_frames, keep_stop + dnsmos_module._HALO)
+            assert lo == max(0, keep_start - halo) and hi == min(n_frames, keep_stop + halo)
 
 
 def test_p835_split_covers_the_official_graph():
@@ -171,7 +173,9 @@ class OfficialPerWindow:
         scores: dict[str, list[float]] = {name: [] for name in OUTPUTS}
         for start, stop in official_window_slices(len(audio)):
             segment = audio[start:stop]
-            mel = librosa.feature.melspectrogram(y=segment[:-160], sr=SR, n_fft=321, hop_length=160, n_mels=120)
+            mel = librosa.feature.melspectrogram(
+                y=segment[:-160], sr=SR, n_fft=321, hop_length=160, n_mels=120
+            )
             features = ((librosa.power_to_db(mel, ref=np.max) + 40) / 40).T.astype(np.float32)
             p808 = self.sessions["p808"].run(None, {"input_1": features[np.newaxis]})[0][0][0]
             sig, bak, ovrl = self.sessions["p835"].run(None, {"input_1": segment[np.newaxis]})[0][0]
@@ -219,7 +223,11 @@ def test_compute_equals_the_official_per_window_run(dnsmos, official, clips):
         theirs = official(audio)
         assert_close(ours, theirs, label)
         identical += all(ours[name] == theirs[name] for name in OUTPUTS)
-    logger.info("DNSMOS shared-window run bit-identical to the per-window run on %d of %d clips", identical, len(clips))
+    logger.info(
+        "DNSMOS shared-window run bit-identical to the per-window run on %d of %d clips",
+        identical,
+        len(clips),
+    )
 
 
 @pytest.mark.slow
@@ -230,7 +238,8 @@ def test_compute_equals_speechmos(dnsmos, clips):
         audio = clips[label]
         theirs = speechmos_dnsmos.run(audio, sr=SR)
         ours = dnsmos.compute(audio, None, SR)
-        assert_close(ours, {name: float(theirs[name.replace("dnsmos_", "") + "_mos"]) for name in OUTPUTS}, label)
+        speechmos_values = {name: float(theirs[name.replace("dnsmos_", "") + "_mos"]) for name in OUTPUTS}
+        assert_close(ours, speechmos_values, label)
 
 
 @pytest.mark.slow
@@ -276,7 +285,8 @@ def test_device_cpu_and_provenance(clips):
     metric = get_metric_class("dnsmos")(device="cpu", threads=1)
     metric.setup()
     assert metric.provenance()["device"] == "cpu"
-    assert all(s.get_providers() == ["CPUExecutionProvider"] for s in (metric._spectrum, metric._convs, metric._head, metric._p808))
+    sessions = (metric._spectrum, metric._convs, metric._head, metric._p808)
+    assert all(s.get_providers() == ["CPUExecutionProvider"] for s in sessions)
     assert metric.compute(clips["speech-10s"], None, SR)["dnsmos_ovrl"] > 1.0
 
 

@@ -48,6 +48,7 @@ tests check on real speech (the tolerance they use is 1e-6).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -352,7 +353,7 @@ class DNSMOS(Metric):
         for plan in plans:
             per_window = [
                 (np.polyval(_POLY_SIG, sig), np.polyval(_POLY_BAK, bak), np.polyval(_POLY_OVRL, ovrl), p808)
-                for (sig, bak, ovrl), p808 in zip(raw[plan.first : plan.first + plan.n], mos[plan.first : plan.first + plan.n])
+                for (sig, bak, ovrl), p808 in zip(raw[plan.rows], mos[plan.rows])
             ]
             out.append(_mean_scores(per_window))
         return out
@@ -421,7 +422,8 @@ class DNSMOS(Metric):
         for length, tiles in by_length.items():
             per_call = max(1, min(_CONV_FRAMES // length, -(-len(tiles) // workers)))
             for start in range(0, len(tiles), per_call):
-                calls.append(lambda chunk=tiles[start : start + per_call], length=length: self._convolve_tiles(chunk, length))
+                chunk = tiles[start : start + per_call]
+                calls.append(lambda chunk=chunk, length=length: self._convolve_tiles(chunk, length))
         # A window's first and last _HALO frames see zero padding in the official per-window run.
         pieces: list[tuple[_Stretch, int, bool]] = []
         for s in stretches:
@@ -510,7 +512,8 @@ class DNSMOS(Metric):
         out = np.empty((len(frames), _P808_MELS), dtype=np.float32)
         step = 4096
         for start in range(0, len(frames), step):
-            spectrum = np.fft.rfft(self._fft_window * frames[start : start + step], axis=-1).astype(np.complex64)
+            windowed = self._fft_window * frames[start : start + step]  # float64, as librosa
+            spectrum = np.fft.rfft(windowed, axis=-1).astype(np.complex64)
             power = np.abs(spectrum) ** 2.0
             out[start : start + step] = (self._mel_basis @ power.T).T
         return out
@@ -585,6 +588,11 @@ class _Plan:
         """Number of windows."""
         return len(self.starts)
 
+    @property
+    def rows(self) -> slice:
+        """The rows of this utterance's windows in the batch's outputs (needs ``first`` set)."""
+        return slice(self.first, self.first + self.n)
+
     def stretches(self) -> list[_Stretch]:
         """Maximal runs of overlapping windows (needs ``first`` set)."""
         out: list[_Stretch] = []
@@ -610,9 +618,7 @@ def _tiles(n_frames: int, parts: int = 1) -> list[tuple[int, int, int, int]]:
     """
     n_tiles = min(max(parts, -(-n_frames // _TILE)), n_frames)
     bounds = [round(k * n_frames / n_tiles) for k in range(n_tiles + 1)]
-    return [
-        (a, b, max(0, a - _HALO), min(n_frames, b + _HALO)) for a, b in zip(bounds[:-1], bounds[1:])
-    ]
+    return [(a, b, max(0, a - _HALO), min(n_frames, b + _HALO)) for a, b in itertools.pairwise(bounds)]
 
 
 def _providers(device: Any, available: Sequence[str]) -> tuple[list[Any], str]:
@@ -631,7 +637,8 @@ def _providers(device: Any, available: Sequence[str]) -> tuple[list[Any], str]:
     if "CUDAExecutionProvider" not in available:
         raise RuntimeError(
             f"DNSMOS device={device!r} needs onnxruntime's CUDAExecutionProvider, but this "
-            f"onnxruntime has only {', '.join(available)}; fix: pip install onnxruntime-gpu (or use device='cpu')"
+            f"onnxruntime has only {', '.join(available)}; "
+            "fix: pip install onnxruntime-gpu (or use device='cpu')"
         )
     device_id = int(index or 0)
     return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"], f"cuda:{device_id}"
@@ -657,7 +664,9 @@ def _split_p835(path: Any) -> tuple[bytes, bytes, bytes]:
     initializers = {init.name: init for init in graph.initializer}
     for name in (_T_FRAMES, _T_LOGSPEC, _T_CONV, _T_OUTPUT):
         if name not in producer:
-            raise RuntimeError(f"DNSMOS model {path}: tensor {name!r} not found; is it the official P.835 model?")
+            raise RuntimeError(
+                f"DNSMOS model {path}: tensor {name!r} not found; is it the official P.835 model?"
+            )
 
     def part(source: str, target: str, in_shape: list[Any], out_shape: list[Any]) -> tuple[bytes, set[int]]:
         needed: set[int] = set()
@@ -690,7 +699,9 @@ def _split_p835(path: Any) -> tuple[bytes, bytes, bytes]:
     framing = {id(node) for node in graph.node} - a - b - c
     kinds = sorted(node.op_type for node in graph.node if id(node) in framing)
     if a & b or b & c or a & c or kinds != ["Concat", "Reshape", "Reshape", "Slice", "Slice"]:
-        raise RuntimeError(f"DNSMOS model {path}: unexpected graph structure ({kinds}); is it the official P.835 model?")
+        raise RuntimeError(
+            f"DNSMOS model {path}: unexpected graph structure ({kinds}); is it the official P.835 model?"
+        )
     return spectrum, convs, head
 
 
