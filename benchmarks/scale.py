@@ -1,5 +1,7 @@
-"""Benchmarks of issue 8: (a) urgentbench vs URGENT's one-script-per-metric scheme,
-(b) harness overhead relative to metric-kernel time, (c) parallel efficiency 1 -> 2 workers.
+"""Benchmarks of issue 8: against URGENT's scripts, harness overhead, parallel efficiency.
+
+(a) urgentbench vs URGENT's one-script-per-metric scheme, (b) harness overhead relative to
+metric-kernel time, (c) parallel efficiency 1 -> 2 workers.
 
 Everything runs on the same files in one process tree. The suite's noisy inputs are
 rendered first (not timed) and scored as an outside system's outputs.
@@ -96,6 +98,7 @@ def cpu_seconds() -> float:
 
 
 def one_thread_env() -> dict[str, str]:
+    """This environment with one inference thread per process (and pysptk's warning silenced)."""
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "URGENTBENCH_THREADS"):
         env[var] = "1"
@@ -104,6 +107,7 @@ def one_thread_env() -> dict[str, str]:
 
 
 def stored_values(results: Path) -> dict[tuple[str, str], object]:
+    """(metric, utterance) -> stored result, or ``"error: <reason>"``."""
     with ResultStore(results / "results.sqlite") as store:
         return {(r[5], r[4]): (json.loads(r[8]) if r[8] else f"error: {r[9]}") for r in store.dump()}
 
@@ -172,6 +176,7 @@ def timed_run(
 def bench_bc(
     suite, utterances, cache, outs, root: Path, jobs: int, metric_names: list[str] | None, do_c: bool, systems: int = 1
 ) -> None:
+    """(b) harness overhead of a run with ``jobs`` workers and, with ``do_c``, (c) its parallel efficiency."""
     metrics = runner.resolve_metrics(metric_names, suite)
     print(f"\n(b) harness overhead, metrics {','.join(m.name for m in metrics)}, {jobs} workers, {systems} system(s)")
     rep, cpu_n = timed_run(suite, utterances, cache, outs, root, "b", metrics, jobs, systems)
@@ -197,6 +202,7 @@ def bench_bc(
 
 
 def main() -> int:
+    """Run the benchmarks the command line asks for; 1 when a check fails (values differ, WER benchmark failed)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", default="demo")
     parser.add_argument("--jobs", type=int, default=2)

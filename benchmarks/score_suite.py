@@ -28,6 +28,7 @@ from urgentbench.suites import get_suite
 
 
 def main() -> None:
+    """Render the suite, score it as an outside system's outputs and print the timings."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", default="demo")
     parser.add_argument("--jobs", type=int, default=2)

@@ -214,7 +214,7 @@ def read_official(folders: Iterable[str | os.PathLike], prefix: str = "") -> dic
 
 
 def ours_from_rows(rows: Iterable[tuple[str, str, str, str | None]], prefix_system: bool = False) -> dict[str, dict[str, float]]:
-    """urgentbench's values as ``{official metric: {uid: value}}`` from store rows.
+    """Values of urgentbench's store rows as ``{official metric: {uid: value}}``.
 
     ``rows``: ``(system, utt_id, metric, result_json)``; a missing value (``result_json`` None,
     a failure stored with its reason) becomes NaN. With ``prefix_system`` ids are ``system/uid``.
@@ -233,7 +233,7 @@ def ours_from_rows(rows: Iterable[tuple[str, str, str, str | None]], prefix_syst
 
 
 def read_ours(results_dir: str | os.PathLike, prefix_system: bool = False) -> dict[str, dict[str, float]]:
-    """urgentbench's stored values in ``results_dir`` (see :func:`ours_from_rows`)."""
+    """The values urgentbench stored in ``results_dir`` (see :func:`ours_from_rows`)."""
     with sqlite3.connect(Path(results_dir) / "results.sqlite") as db:
         rows = db.execute("SELECT system, utt_id, metric, result_json FROM scores").fetchall()
     return ours_from_rows(rows, prefix_system)
@@ -416,7 +416,7 @@ class Material:
 
 
 def render_inputs(suite, utterances, cache: Path) -> None:
-    """urgentbench's own rendering of a suite's noisy inputs and references into ``cache``."""
+    """Render a suite's noisy inputs and references into ``cache`` with urgentbench's own code."""
     from urgentbench import runner
 
     for utt in utterances:
@@ -471,7 +471,7 @@ def check_lengths(material: Material) -> None:
     """The official script asserts equal shapes: fail here, clearly, if an output's length differs."""
     import soundfile as sf
 
-    for system, folder in material.outputs.items():
+    for folder in material.outputs.values():
         for uid in material.ids:
             ref, out = sf.info(str(material.refs / f"{uid}.flac")), sf.info(str(folder / f"{uid}.flac"))
             if (ref.frames, ref.samplerate) != (out.frames, out.samplerate):
@@ -633,8 +633,10 @@ def sdr_float32_numpy2(m: Material, systems: list[str]) -> dict[str, float]:
 
 
 def warm_up(off: Official, m: Material, out: Path, urgentbench: str, jobs: int, env: dict[str, str]) -> None:
-    """Untimed: both sides once on two utterances, so that one-off costs (librosa's numba compilation
-    cached on first use in a fresh venv, cold page cache) land in neither side's timings."""
+    """Untimed: both sides once on two utterances, so that one-off costs land in neither side's timings.
+
+    One-off costs: librosa's numba compilation, cached on first use in a fresh venv; a cold page cache.
+    """
     n = min(2, len(m.ids))
     ref_scp, inf_scp = out / "reference.scp", out / "noisy.scp"
     out.mkdir(parents=True, exist_ok=True)
@@ -647,8 +649,11 @@ def warm_up(off: Official, m: Material, out: Path, urgentbench: str, jobs: int, 
 
 def bench_case(off: Official, m: Material, case: str, systems: list[str], out: Path, reps: int, urgentbench: str,
                jobs: int, env: dict[str, str]) -> dict:
-    """One material and set of systems: ``reps`` interleaved official / urgentbench runs, then the value
-    comparison (first repetition of each side) and the SDR spread; returns the case's JSON figures."""
+    """One material and set of systems: ``reps`` interleaved official / urgentbench runs, then the comparison.
+
+    The values are compared on the first repetition of each side, then the SDR spread is measured;
+    returns the case's JSON figures.
+    """
     label = "one system (one submission)" if case == "one" else f"{len(systems)} systems ({', '.join(systems)})"
     t_off, t_ours, overhead, off_parts = [], [], [], []
     for rep in range(reps):
@@ -698,8 +703,11 @@ def bench_case(off: Official, m: Material, case: str, systems: list[str], out: P
 
 def sdr_spread(m: Material, systems: list[str], official_sdr: Mapping[str, float], default: Difference | None,
                proto: Path, urgentbench: str, jobs: int, env: dict[str, str]) -> dict:
-    """Untimed: the official float32 SDR (numpy 1.26) against urgentbench's default, against
-    ``--protocol urgent2025``, and against the same float32 call under numpy 2."""
+    """Untimed: the official float32 SDR (numpy 1.26) against urgentbench's three ways of computing it.
+
+    Against urgentbench's default, against ``--protocol urgent2025``, and against the same float32
+    call under numpy 2.
+    """
     if proto.exists():
         shutil.rmtree(proto)
     run_ours(urgentbench, m, systems, fresh_results(m, proto), jobs, env, ["--protocol", "urgent2025"], metrics="sdr")
@@ -748,6 +756,7 @@ def print_differences(title: str, diffs: Mapping[str, Difference]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the cases asked for, print the comparison, write its JSON; 1 when a value is beyond its tolerance."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each side, interleaved (default 3)")
     parser.add_argument("--limit", type=int, help="only the first K demo utterances")

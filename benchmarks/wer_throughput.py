@@ -30,6 +30,7 @@ from urgentbench.suites import get_suite
 
 
 def main() -> int:
+    """Time WER one at a time and batched; non-zero when the two differ or no utterance has a transcript."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", default="demo")
     parser.add_argument("--limit", type=int, help="only the first N utterances")

@@ -261,7 +261,7 @@ def test_metric_at_a_time_holds_one_model_and_gives_the_same_values(env: Path, p
     if at_a_time:
         # 8 enhancement jobs, then 3 metric phases of 8 jobs each
         assert report.jobs == report.jobs_done == 8 + 3 * 8
-        normal = runner.run(
+        runner.run(
             suite, producers, metrics,
             runner.RunOptions(results_dir=env / "n", jobs=1, progress=False, limit=4),
         )

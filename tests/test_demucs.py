@@ -106,7 +106,7 @@ def test_chunking_has_no_seams(models):
     assert rms > 0
     # everywhere, and in particular around every chunk boundary
     assert np.max(np.abs(y_chunked - y_once)) < 1e-3 * rms
-    for start, end in bounds[1:]:
+    for start, _end in bounds[1:]:
         seam = slice(start - 400, min(start + 2 * SR + 400, len(x)))
         assert np.max(np.abs(y_chunked[seam] - y_once[seam])) < 1e-3 * rms
 

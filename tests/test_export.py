@@ -1,7 +1,7 @@
-"""`urgentbench export`: URGENT's evaluation_metrics files, and the long CSV/Parquet table.
+r"""`urgentbench export`: URGENT's evaluation_metrics files, and the long CSV/Parquet table.
 
 The ``urgent`` format is checked two ways: byte for byte against files written by hand from
-the official scripts' format strings (``f"{uid} {value}\\n"``, ``f"{metric}: {mean:.4f}\\n"``,
+the official scripts' format strings (``f"{uid} {value}\n"``, ``f"{metric}: {mean:.4f}\n"``,
 ``json.dumps`` of ``calculate_wer.py``'s dict, its ``"    {op}: {count}"`` totals), and
 against files the official ``calculate_intrusive_se_metrics.py`` writes when it is run on
 the same audio (names, order, line format; values within the two implementations' spread).

@@ -1,5 +1,7 @@
-"""Hostile files: special files and forged headers among outputs, lossy content named .flac, a
-poisoned README.yaml, and damaged or replaced audio caches (issue 15, defects 2, 5 and 7).
+"""Hostile files: outputs that are special files, forged or lossy, a poisoned README, damaged caches.
+
+Special files and forged headers among outputs, lossy content named .flac, a poisoned
+README.yaml, and damaged or replaced audio caches (issue 15, defects 2, 5 and 7).
 
 Every case asserts the exact outcome: the one-line problem of strict validation, the reason
 stored for the utterance by ``score --no-strict``, or the value scored after a cache repair.
@@ -196,7 +198,7 @@ def _plant(out: Path, ids: list[str], refs: dict[str, np.ndarray], keep: list) -
     u = next(it)
     whole = _encode(_output(refs[u], 14))
     path_of(u).write_bytes(whole[: len(whole) // 2])
-    expected[u] = ([f"not a readable audio file (flac decoder lost sync.)"], "not a readable audio file (flac decoder lost sync.)")
+    expected[u] = (["not a readable audio file (flac decoder lost sync.)"], "not a readable audio file (flac decoder lost sync.)")
     # 15. lossless WAV bytes named .flac: tolerated and scored
     u = next(it)
     path_of(u).write_bytes(_encode(_output(refs[u], 15), "WAV", "PCM_16"))

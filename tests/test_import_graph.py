@@ -1,5 +1,7 @@
-"""The package's import graph: no cycle (imports inside functions included), and the asset
-mechanics never import a metric or a system."""
+"""The package's import graph: no cycle, and the asset mechanics import no metric or system.
+
+Imports inside functions are part of the graph.
+"""
 
 from __future__ import annotations
 

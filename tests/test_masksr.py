@@ -336,7 +336,7 @@ def test_cards_list_every_hyperparameter():
             card = SYSTEMS.get(f"{variant}-{size}").card
             text = Path(card.path).read_text()
             block = text[text.index(CARD_BEGIN) : text.index(CARD_END) + len(CARD_END)] + "\n"
-            assert block == card_block(variant, size), f"regenerate: python -m urgentbench.systems.masksr.configs --write-cards"
+            assert block == card_block(variant, size), "regenerate: python -m urgentbench.systems.masksr.configs --write-cards"
             assert card.sample_rate == SR and card.assets == [f"{variant}-{size}", "dac-44khz"]
             if size != "L":  # L (325 M parameters) is too big to build in a quick test
                 assert card.parameters == sum(p.numel() for p in MaskSR(get_config(variant, size)).parameters())

@@ -1,6 +1,8 @@
-"""MCD's kernels against their references: the vectorised SPTK mel-cepstral analysis against
-``pysptk.mcep`` (coefficient by coefficient), the FastDTW path against ``fastdtw``, and the
-MCD metric against the official URGENT ``mcd_utils`` (called from ../shared/reference).
+"""MCD's kernels against their references: pysptk, fastdtw and the official URGENT MCD.
+
+The vectorised SPTK mel-cepstral analysis against ``pysptk.mcep`` (coefficient by
+coefficient), the FastDTW path against ``fastdtw``, and the MCD metric against the official
+URGENT ``mcd_utils`` (called from ../shared/reference).
 
 Real speech is the demo suite's clean references, rendered (as the runner does), at their
 native 44.1 kHz and resampled to 16 kHz. Tolerance of the coefficients: 1e-6 absolute

@@ -109,7 +109,7 @@ def test_dnsmos_short_and_long_clips_follow_the_official_windowing(dnsmos, clean
 
 @pytest.mark.slow
 def test_dnsmos_scores_out_of_range_audio_like_the_official_code(dnsmos, clean16, tmp_path):
-    """speechmos rejects arrays outside [-1, 1]; the official scorer does not, and neither do we."""
+    """``speechmos`` rejects arrays outside [-1, 1]; the official scorer does not, and neither do we."""
     import soundfile as sf
     from speechmos import dnsmos as speechmos_dnsmos
 

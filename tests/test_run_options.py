@@ -184,7 +184,7 @@ def mini(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_check_run_passes_the_options_whole(mini: Path):
-    """check --run used to drop the protocol, scheduler and metric-at-a-time: it now runs with every option."""
+    """``check --run`` used to drop the protocol, scheduler and metric-at-a-time: it now runs with every option."""
     from urgentbench.cli import main
     from urgentbench.store import ResultStore
 

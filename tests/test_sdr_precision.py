@@ -1,5 +1,6 @@
-"""SDR's ``precision`` option: float32 as the official URGENT script computes it (pinned by the
-urgent2024/urgent2025 protocols), float64 by default, stored apart.
+"""SDR's ``precision`` option: float32 as the official URGENT script computes it, float64 by default.
+
+float32 is pinned by the urgent2024/urgent2025 protocols; the two are stored apart.
 
 The official ``calculate_intrusive_se_metrics.py`` reads audio with
 ``sf.read(..., dtype="float32")`` and calls

@@ -21,7 +21,6 @@ from urgent_helpers import ROWS, build_hf_dataset, official_rows
 
 from urgentbench.cli import main
 from urgentbench.data import prepared_corpora
-from urgentbench.data.base import CorpusError
 from urgentbench.data.hf_loader import HFSource, audio_payload, load_split, parse_hf_spec, probe_audio
 from urgentbench.data.kaldi_import import read_folder_pair, read_kaldi
 from urgentbench.manifest import Transcript, Utterance, read_manifest

@@ -1,5 +1,7 @@
-"""UTMOS (SpeechMOS utmos22_strong) and RawNet3 speaker similarity: random-initialised models of the
-exact architectures, loaded through the real asset and loader paths with the official key names.
+"""UTMOS (SpeechMOS utmos22_strong) and RawNet3 speaker similarity with random-initialised models.
+
+Models of the exact architectures, loaded through the real asset and loader paths with the
+official key names.
 
 Reference values marked "recorded" were computed once with the reference implementations
 (torchaudio 2.11 ``functional.resample``; ESPnet 202402's AsteroidFrontend, RawNet3Encoder,

@@ -219,7 +219,7 @@ def _voicefixer_release(folder: Path) -> Path:
 
 @pytest.fixture
 def official_voicefixer(monkeypatch, tmp_path):
-    """voicefixer 0.1.3's own ``VoiceFixer`` class, imported without running its downloading __init__ files.
+    """``voicefixer`` 0.1.3's own ``VoiceFixer`` class, imported without running its downloading __init__ files.
 
     Upstream reads its checkpoints from ``~/.cache/voicefixer``; HOME points at a temporary
     folder that the test fills with random checkpoints.
@@ -326,7 +326,7 @@ def test_chunk_crossfade_and_offsets_are_exact(speech):
     system._analysis, system._vocoder = torch.nn.Identity(), _Shift(delay=900)
     bounds = system.chunk_bounds(len(x))
     assert len(bounds) >= 4 and bounds[0][0] == 0 and bounds[-1][1] == len(x)
-    for (s0, e0), (s1, _) in zip(bounds, bounds[1:]):
+    for (_, e0), (s1, _) in zip(bounds, bounds[1:]):
         assert s1 % vf.GRID == 0 and e0 - s1 >= vf.OVERLAP_S * SR
     y_chunked, _ = system.enhance(x, SR)
     system.options["chunk_seconds"] = 1e4

@@ -59,7 +59,7 @@ def make_dataset(columns: dict[str, list[Any]]) -> Any:
 
     audio = {"bytes": Value("binary"), "path": Value("string")}
     features = {}
-    for name, values in columns.items():
+    for name in columns:
         if name.endswith("_audio"):
             features[name] = audio
         elif name == "snr_dB":

@@ -270,6 +270,7 @@ def compare(
         max_drop: Output -> largest allowed decrease.
         max_rise: Output -> largest allowed increase.
         use_ci: Gate every output by the baseline's confidence interval.
+        baseline_path: The baseline's file, named in the report.
 
     Raises:
         ValueError: For a threshold on an output the baseline lacks, or a negative one.

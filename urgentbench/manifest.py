@@ -39,8 +39,7 @@ class DegradationSpec:
 
 
 class Transcript(str):
-    """A transcript that knows its language: what :attr:`Utterance.text` holds when the
-    utterance has a ``language``.
+    """A transcript that knows its language (:attr:`Utterance.text` of an utterance with a ``language``).
 
     It is a plain ``str`` everywhere (equality, JSON, hashing); metrics receive the
     utterance's text as their ``transcript`` argument, so an ASR metric reads the
@@ -51,6 +50,7 @@ class Transcript(str):
     __slots__ = ("language",)
 
     def __new__(cls, text: str, language: str | None = None) -> Transcript:
+        """``text`` in ``language`` (an ISO 639 code as the corpus gives it; None when unknown)."""
         obj = super().__new__(cls, text)
         obj.language = language
         return obj

@@ -167,6 +167,7 @@ class PageImage:
         return data
 
     def close(self) -> None:
+        """Close the file."""
         self.fh.close()
 
 

@@ -417,9 +417,17 @@ def import_suite(
 
     Args:
         name: Suite name (``mine`` or ``group/mine``).
+        noisy: A Kaldi ``wav.scp`` (the noisy inputs), or the folder of noisy files of a folder pair.
+        ref: With a ``wav.scp``: ``spk1.scp`` (the references); with a folder: the clean folder.
+        text: Kaldi ``text`` (``<id> <transcript>``; ``<not-available>`` for none).
+        utt2lang: ``<id> <language>`` lines.
+        utt2fs: ``<id> <rate in Hz>`` lines, checked against the files.
+        hf: A Hugging Face dataset (hub id or local copy, config, split, revision).
+        mapping: With ``hf``: which columns hold the noisy audio, reference, transcript, language, id.
         out_dir: Folder of suite folders (default: :func:`default_suites_dir`).
         data_dir: Where dataset audio is written (default ``$URGENTBENCH_DATA/imports/<name>``).
-        description, licence: For the card.
+        description: For the card (default: a summary of the content).
+        licence: For the card.
         command: The command line, recorded in the card's provenance.
 
     Raises:

@@ -211,9 +211,10 @@ class Metric:
         return self.compute_with_state(estimate, reference, state, sample_rate, transcript=transcript)
 
     def reference_state(self, reference: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
-        """What :meth:`compute_with_state` needs from the reference alone (metrics that set
-        :attr:`reference_state_cacheable`); arrays only, so that it round-trips exactly
-        through an ``.npz`` file.
+        """What :meth:`compute_with_state` needs from the reference alone.
+
+        For metrics that set :attr:`reference_state_cacheable`; arrays only, so that it
+        round-trips exactly through an ``.npz`` file.
 
         Raises:
             MetricError: When the reference cannot be analysed (recorded as the reason).

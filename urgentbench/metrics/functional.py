@@ -66,8 +66,10 @@ _DB_PER_NEPER = 10.0 / math.log(10.0)
 
 
 def _blas_single_threaded(function: Callable[..., float]) -> Callable[..., float]:
-    """Run ``function`` with BLAS on one thread, as a run's workers do, so that its sums
-    (dot products) are bit-identical to the stored values wherever it is called."""
+    """Run ``function`` with BLAS on one thread, as a run's workers do.
+
+    Its sums (dot products) are then bit-identical to the stored values wherever it is called.
+    """
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> float:
@@ -414,7 +416,7 @@ def _fastdtw_level(x: np.ndarray, y: np.ndarray, radius: int, nrm2: Any) -> np.n
 def _expand_window(
     path: np.ndarray, coarse_rows: int, nx: int, ny: int, radius: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """fastdtw's window for the fine level, as one column run ``[lo[i], hi[i]]`` per row ``i``.
+    """``fastdtw``'s window for the fine level, as one column run ``[lo[i], hi[i]]`` per row ``i``.
 
     fastdtw marks every coarse cell within ``radius`` (in both directions) of the coarse
     path, maps each to its 2x2 fine cells, then walks the rows: from the previous row's
@@ -451,7 +453,7 @@ def _expand_window(
 
 
 def _windowed_dtw(x: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray, nrm2: Any) -> np.ndarray:
-    """fastdtw's ``__dtw`` on the window given by per-row column runs; returns the path."""
+    """``fastdtw``'s ``__dtw`` on the window given by per-row column runs; returns the path."""
     nx = len(x)
     widths = hi - lo + 1
     starts = np.r_[0, np.cumsum(widths)]
@@ -465,7 +467,7 @@ def _windowed_dtw(x: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray, 
     move = bytearray()  # per cell, 0: from (i-1, j), 1: from (i, j-1), 2: from (i-1, j-1)
     los, his = lo.tolist(), hi.tolist()
     prev: list[float] = [0.0]  # the virtual row -1 holds only D[-1, -1] = 0
-    prev_lo = prev_hi = -1
+    prev_lo = -1  # the previous run's first column (its last is prev_lo + len(prev) - 1)
     for i in range(nx):
         row_lo, row_hi = los[i], his[i]
         # D[i-1, j] and D[i-1, j-1] for j in row_lo..row_hi (inf outside the previous run)
@@ -487,7 +489,7 @@ def _windowed_dtw(x: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray, 
             move.append(how)
             left = best
         cost += row
-        prev, prev_lo, prev_hi = row, row_lo, row_hi
+        prev, prev_lo = row, row_lo
     i, j = nx - 1, len(y) - 1
     if not lo[i] <= j <= hi[i]:
         raise ValueError("FastDTW window misses the last cell")

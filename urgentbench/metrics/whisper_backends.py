@@ -165,6 +165,9 @@ class FasterWhisperBackend:
         """Raw transcripts of several waveforms, their model calls batched (see the module docstring).
 
         Args:
+            audios: 16 kHz float32 waveforms.
+            beam_size: Beam width of the decoding.
+            no_repeat_ngram_size: Forbid repeating n-grams of this size (0: no restriction).
             languages: Whisper's language code of each waveform (default English for all);
                 waveforms of different languages share a batch (the language is a prompt token).
 

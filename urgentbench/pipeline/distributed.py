@@ -152,8 +152,10 @@ class DaskBackend:
         logger.info("Dask: %d worker(s) at %s", self.workers, getattr(self.client.scheduler, "address", scheduler))
 
     def stream(self, jobs: Iterable[Job], on_result: Callable[[JobResult], None]) -> None:
-        """Submit tasks (batches of ``ctx.batch_size`` jobs, at most ``4 x workers`` in flight)
-        and hand results back as they complete."""
+        """Submit tasks and hand results back as they complete.
+
+        A task is a batch of ``ctx.batch_size`` jobs; at most ``4 x workers`` are in flight.
+        """
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 

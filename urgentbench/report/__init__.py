@@ -1,0 +1,1 @@
+"""Reports from the results store: summaries, ranking, leaderboards, paper tables, exports, the HTML page."""

@@ -1,5 +1,7 @@
-"""The leaderboard as typed records: what :func:`~urgentbench.report.leaderboard.build_leaderboard`
-computes and what every renderer (Markdown, CSV, JSON, HTML) reads.
+"""The leaderboard as typed records, computed once and read by every renderer.
+
+:func:`~urgentbench.report.leaderboard.build_leaderboard` computes them; every renderer
+(Markdown, CSV, JSON, HTML) reads them.
 
 The JSON form (``leaderboard.json``) is each record's fields in declaration order, nested
 records as objects; a field declared *optional* is left out while it is ``None`` (so a

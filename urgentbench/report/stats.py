@@ -155,6 +155,9 @@ def output_ci(
         metric_cls: The metric class (its output spec says mean or corpus aggregation).
         output: The output name.
         rows: Per-utterance result dicts (failed utterances have no row or a None value).
+        n_resamples: Bootstrap resamples.
+        confidence: Coverage of the interval (0.95: the 2.5 % and 97.5 % quantiles).
+        seed: Seed of ``numpy.random.default_rng``.
     """
     spec = metric_cls.output(output)
     valid = [r for r in rows if _valid(r.get(output))]
@@ -268,6 +271,8 @@ def compare_systems(
         rows_a: Utterance id -> result dict of system A.
         rows_b: The same for system B.
         test: ``"permutation"`` (any output) or ``"wilcoxon"`` (mean outputs only).
+        n_resamples: Most random swaps of the permutation test (all ``2**n`` when fewer).
+        seed: Seed of ``numpy.random.default_rng`` for the swaps.
 
     Returns:
         The result, or None when no utterance has a value from both systems.

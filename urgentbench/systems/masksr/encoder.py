@@ -23,7 +23,9 @@ def compressed_magnitude(wave: torch.Tensor, n_fft: int = 2048, hop: int = 512, 
 
     Args:
         wave: ``[B, L]`` waveform.
-        n_fft, hop, win_length: STFT parameters (Hann window, centred, zero padding).
+        n_fft: STFT size (Hann window, centred, zero padding).
+        hop: STFT hop.
+        win_length: STFT window length.
         exponent: Compression exponent (0.3).
 
     Returns:

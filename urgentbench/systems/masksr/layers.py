@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 
 def rotary_tables(n: int, head_dim: int, device: torch.device, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin tables ``[n, head_dim]`` of rotary position embeddings (float32)."""
+    """Cosine and sine tables ``[n, head_dim]`` of rotary position embeddings (float32)."""
     inv = 1.0 / (base ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
     angles = torch.arange(n, device=device, dtype=torch.float32)[:, None] * inv[None, :]
     angles = torch.cat([angles, angles], dim=-1)

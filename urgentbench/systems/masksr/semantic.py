@@ -55,7 +55,8 @@ def align_frames(
     Args:
         feats: Teacher features ``[B, N, D]`` (``linear``) or tokens ``[B, N]`` (``nearest``).
         n_frames: Encoder/codec frames (frame ``t`` centred on ``hop * t / sample_rate`` s).
-        hop, sample_rate: Encoder frame hop and rate.
+        hop: Encoder frame hop (samples).
+        sample_rate: Encoder rate.
         teacher_rate: Teacher rate (frame ``k`` centred on ``(320 k + 200) / teacher_rate`` s).
         mode: ``linear`` or ``nearest``.
 

@@ -1,10 +1,10 @@
-"""Training recipe of MaskSR / MaskSR2: simulated data on the fly, DDP, mixed precision, safetensors checkpoints.
+r"""Training recipe of MaskSR / MaskSR2: simulated data on the fly, DDP, mixed precision, safetensors checkpoints.
 
 One code path serves a laptop CPU (tiny config, one process) and a GPU cluster (L config,
 ``torchrun`` on one or many nodes)::
 
     urgentbench train masksr2 --size L --clean /data/speech --noise /data/noise --out runs/masksr2-L
-    torchrun --nproc_per_node 8 --nnodes 4 --rdzv_backend c10d --rdzv_endpoint HOST:29500 \\
+    torchrun --nproc_per_node 8 --nnodes 4 --rdzv_backend c10d --rdzv_endpoint HOST:29500 \
         -m urgentbench.cli train masksr2 --size L --clean /data/speech --noise /data/noise --out runs/masksr2-L
 
 * **Distributed.** Under ``torchrun`` (``WORLD_SIZE`` > 1) the process group is initialised
