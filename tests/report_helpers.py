@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
 from test_runner import FAST_METRICS, make_suite  # noqa: F401  (FAST_METRICS is re-exported for the report tests)
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from report_helpers import write_degraded
 
 ROOT = Path(__file__).resolve().parents[1]

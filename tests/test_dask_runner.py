@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 import yaml
+from conftest import FIXTURES, TRANSCRIPTS
 
 from urgentbench import runner
 from urgentbench.manifest import Utterance, write_manifest
@@ -23,8 +24,6 @@ from urgentbench.metrics import METRICS, Metric, Output
 from urgentbench.store import ResultStore
 from urgentbench.suites import SUITES, get_suite
 from urgentbench.systems import SYSTEMS
-
-from conftest import FIXTURES, TRANSCRIPTS
 
 ROOT = Path(__file__).resolve().parents[1]
 CHEAP = ["pesq", "estoi", "si_sdr", "lsd"]

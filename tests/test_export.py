@@ -19,13 +19,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import FIXTURES
 
 from urgentbench.manifest import Utterance, write_manifest
 from urgentbench.report.export import ExportError, asr_operations, export
 from urgentbench.runner import MetricSpec, ProducerSpec, score_key
 from urgentbench.store import METRIC, PARTICIPANT, ResultStore, ScoreRow
-
-from conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL_2025 = ROOT.parent / "shared" / "reference" / "urgent2025_evaluation_metrics" / "evaluation_metrics"

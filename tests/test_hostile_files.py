@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from test_runner import make_suite
 
 from urgentbench.audio import (
     AudioError,
@@ -52,8 +53,6 @@ from urgentbench.runner import (
 from urgentbench.store import ResultStore
 from urgentbench.submission import SubmissionError, expected_length, open_submission, validate_submission
 from urgentbench.suites import Suite, get_suite
-
-from test_runner import make_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 N_UTTS = 16

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from conftest import FIXTURES, TRANSCRIPTS
 
 from urgentbench.cli import main
 from urgentbench.manifest import Utterance, write_manifest
@@ -42,8 +43,6 @@ from urgentbench.runner import (
 )
 from urgentbench.store import METRIC, PARTICIPANT, ResultStore, ScoreKey, ScoreRow
 from urgentbench.suites import get_suite
-
-from conftest import FIXTURES, TRANSCRIPTS
 
 PESQ, ESTOI = MetricSpec("pesq"), MetricSpec("estoi")
 MISSING_FILE = "no enhanced audio: AudioError: partial/{}: enhanced file not found (expected <id>.flac or <id>.wav)"

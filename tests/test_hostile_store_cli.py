@@ -581,8 +581,8 @@ def test_random_initialisation_is_named_for_tiny_only():
 @pytest.mark.slow
 def test_tiny_checkpoint_records_random_init_and_the_system_warns(tmp_path: Path, caplog):
     import soundfile as sf
-
     from conftest import load_speech
+
     from urgentbench.systems import build_system
     from urgentbench.systems.masksr.checkpoint import read_metadata
 

@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from report_helpers import FAST_METRICS, enhanced_dir, make_report_suite, write_degraded
 
 from urgentbench.cli import main
 from urgentbench.report.html import png_bytes, spectrogram_png
-
-from report_helpers import FAST_METRICS, enhanced_dir, make_report_suite, write_degraded
 
 CHROMIUM = Path("/usr/bin/chromium")
 EVIL = "<script>alert(1)</script>"

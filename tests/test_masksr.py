@@ -19,11 +19,18 @@ pytest.importorskip("safetensors")
 from conftest import load_speech, white_noise_mix  # noqa: E402
 
 from urgentbench.systems.masksr.checkpoint import (  # noqa: E402
-    CheckpointError, load_checkpoint, read_metadata, save_checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    read_metadata,
+    save_checkpoint,
 )
 from urgentbench.systems.masksr.codec import Codec  # noqa: E402
 from urgentbench.systems.masksr.configs import (  # noqa: E402
-    CARD_BEGIN, CARD_END, card_block, get_config, load_config,
+    CARD_BEGIN,
+    CARD_END,
+    card_block,
+    get_config,
+    load_config,
 )
 from urgentbench.systems.masksr.decode import guided_logits, maskgit_decode  # noqa: E402
 from urgentbench.systems.masksr.encoder import compressed_magnitude  # noqa: E402

@@ -16,12 +16,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from conftest import load_speech
 
 from urgentbench.data import masksr2_demo as md
 from urgentbench.data.base import CorpusError
 from urgentbench.pipeline.options import RunOptions
-
-from conftest import load_speech
 
 #: SNR (dB) of each system's stand-in output; the unprocessed input is at 0 dB.
 STANDIN_SNR = {"MaskSR2-L": 25.0, "MaskSR-L": 18.0, "VoiceFixer": 12.0, "DeepFilterNet3": 8.0, "FRCRN": 10.0, "DEMUCS": 6.0}

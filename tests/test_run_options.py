@@ -172,9 +172,9 @@ def test_unknown_config_key_is_one_line_naming_the_file(command: str, tmp_path: 
 
 @pytest.fixture()
 def mini(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from urgentbench.suites import SUITES
-
     from test_runner import make_suite
+
+    from urgentbench.suites import SUITES
 
     monkeypatch.setenv("URGENTBENCH_SUITES_PATH", str(make_suite(tmp_path, n=4)))
     SUITES.rescan()

@@ -16,12 +16,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from conftest import FIXTURES, TRANSCRIPTS
 
 from urgentbench.cli import main
 from urgentbench.manifest import Utterance, write_manifest
 from urgentbench.store import ResultStore
-
-from conftest import FIXTURES, TRANSCRIPTS
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_METRICS = "pesq,estoi,sdr,si_sdr,lsd"
@@ -78,8 +77,8 @@ def suite_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 
 def _references(results: Path) -> dict[str, np.ndarray]:
-    from urgentbench.suites import get_suite
     from urgentbench.runner import load_inputs
+    from urgentbench.suites import get_suite
 
     suite = get_suite("mini")
     return {u.id: load_inputs(u, suite.folder, results, suite.key)[1] for u in suite.utterances()}

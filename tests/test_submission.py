@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from conftest import FIXTURES
+from test_runner import make_suite
 
 from urgentbench.manifest import Utterance
 from urgentbench.runner import MetricSpec, RunOptions, load_inputs, score_key
@@ -27,9 +29,6 @@ from urgentbench.submission import (
     validate_submission,
 )
 from urgentbench.suites import Suite, get_suite
-
-from conftest import FIXTURES
-from test_runner import make_suite
 
 METRICS = [MetricSpec("pesq"), MetricSpec("sdr")]
 Env = tuple[Suite, dict[str, np.ndarray], Path]

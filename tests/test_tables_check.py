@@ -9,14 +9,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from report_helpers import FAST_METRICS, enhanced_dir, make_report_suite, write_degraded
 
 from urgentbench.check import MISSING, NOT_COMPARABLE, NOT_GATED, REGRESSION, compare
 from urgentbench.cli import main
 from urgentbench.metrics.intrusive import LSD, PESQ
 from urgentbench.report.leaderboard import SystemSummary
 from urgentbench.report.tables import build_table, latex_escape, to_latex, to_markdown
-
-from report_helpers import FAST_METRICS, enhanced_dir, make_report_suite, write_degraded
 
 
 def _summary(name: str, pesq: list[float], lsd: list[float]) -> SystemSummary:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urgentbench.validation import cli_int
 
-
 #: argparse types of the integer options (every one is checked: ``--jobs 0`` is refused).
 POSITIVE = cli_int(1)
 NON_NEGATIVE = cli_int(0)

@@ -17,7 +17,6 @@ from urgentbench.data.vctk_suites import SUITE_NAMES, build_suite
 from urgentbench.pipeline.prepare import load_inputs
 from urgentbench.suites import get_suite
 
-
 logger = logging.getLogger("urgentbench")
 
 

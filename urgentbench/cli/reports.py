@@ -20,7 +20,6 @@ from urgentbench.store import ResultStore
 from urgentbench.suites import get_suite
 from urgentbench.validation import cli_fraction
 
-
 logger = logging.getLogger("urgentbench")
 
 

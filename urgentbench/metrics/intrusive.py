@@ -27,7 +27,9 @@ import numpy as np
 
 from urgentbench.errors import one_line
 from urgentbench.metrics.base import Metric, MetricError, Output
-from urgentbench.metrics.functional import SDR_CLAMP_DB  # ±50 dB clip of SDR and SI-SDR, one constant for both
+from urgentbench.metrics.functional import (
+    SDR_CLAMP_DB,  # ±50 dB clip of SDR and SI-SDR, one constant for both
+)
 from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from urgentbench.assets import Asset, AssetFile, DownloadSource, PackageCode
 from urgentbench.metrics.base import BatchItem, MetricError, Output, length_buckets
 from urgentbench.metrics.model import ModelMetric
-from urgentbench.assets import Asset, AssetFile, DownloadSource, PackageCode
 from urgentbench.requirements import Availability, PackageRequirement, pip
 
 logger = logging.getLogger(__name__)

@@ -36,7 +36,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from urgentbench.metrics._ssl import SAMPLE_RATE, PretrainedMetric, ReferenceCache, check_input, load_pretrained
+from urgentbench.metrics._ssl import (
+    SAMPLE_RATE,
+    PretrainedMetric,
+    ReferenceCache,
+    check_input,
+    load_pretrained,
+)
 from urgentbench.metrics.base import MetricError, Output
 from urgentbench.requirements import PackageRequirement, pip
 

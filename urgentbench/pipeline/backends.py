@@ -16,7 +16,14 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 
 from urgentbench.pipeline.plan import Job, job_batches
-from urgentbench.pipeline.worker import THREAD_VARIABLES, JobResult, WorkerContext, drop_worker, init_worker, process_jobs
+from urgentbench.pipeline.worker import (
+    THREAD_VARIABLES,
+    JobResult,
+    WorkerContext,
+    drop_worker,
+    init_worker,
+    process_jobs,
+)
 
 
 class Backend:

@@ -30,7 +30,14 @@ from urgentbench.metrics import CATEGORIES
 from urgentbench.protocols import get_protocol
 from urgentbench.ranking import rank_systems
 from urgentbench.report import stats
-from urgentbench.report.render import csv_text, provenance_notes, to_csv, to_json, to_markdown, write_leaderboard
+from urgentbench.report.render import (
+    csv_text,
+    provenance_notes,
+    to_csv,
+    to_json,
+    to_markdown,
+    write_leaderboard,
+)
 from urgentbench.report.schema import Leaderboard, LeaderboardRow, NotRanked, Statistics
 from urgentbench.report.summary import (
     MISSING_POLICIES,

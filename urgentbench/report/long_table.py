@@ -27,7 +27,6 @@ from urgentbench.pipeline.specs import MetricSpec
 from urgentbench.report.export_rows import ExportError, SystemResults
 from urgentbench.suites import Suite
 
-
 #: Leading columns of :func:`results_frame` (``tag_<name>`` columns follow).
 COLUMNS = (
     "suite", "suite_version", "manifest_sha256",

@@ -1,0 +1,1 @@
+"""Simulation: registered degradations, the deterministic rendering of an utterance, the demo suite."""

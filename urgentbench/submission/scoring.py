@@ -12,7 +12,12 @@ from urgentbench.pipeline.options import RunOptions
 from urgentbench.pipeline.results import RunReport
 from urgentbench.pipeline.specs import MetricSpec, ProducerSpec, directory_producer
 from urgentbench.runner import run
-from urgentbench.submission.archive import DEFAULT_MAX_FILES, DEFAULT_MAX_RATIO, DEFAULT_MAX_TOTAL_BYTES, SubmissionError
+from urgentbench.submission.archive import (
+    DEFAULT_MAX_FILES,
+    DEFAULT_MAX_RATIO,
+    DEFAULT_MAX_TOTAL_BYTES,
+    SubmissionError,
+)
 from urgentbench.submission.opening import open_submission
 from urgentbench.submission.validate import validate_submission
 from urgentbench.suites import Suite

@@ -134,7 +134,10 @@ class PairSimulator:
         """One example: ``noisy`` and ``target`` (float32, ``n_samples``) and ``target16`` (16 kHz)."""
         from urgentbench.audio import fit_length, resample
         from urgentbench.simulation.degradations import (
-            BandwidthLimit, Clipping, RenderState, active_speech_power,
+            BandwidthLimit,
+            Clipping,
+            RenderState,
+            active_speech_power,
         )
 
         c = self.cfg

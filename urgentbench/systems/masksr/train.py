@@ -52,7 +52,10 @@ from typing import Any
 import torch
 
 from urgentbench.systems.masksr.checkpoint import (
-    checkpoint_files, latest_checkpoint, load_checkpoint, save_checkpoint,
+    checkpoint_files,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
 )
 from urgentbench.systems.masksr.codec import Codec
 from urgentbench.systems.masksr.configs import MaskSRConfig
