@@ -39,7 +39,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from urgentbench.sqlite_pages import PageScan, read_wal
-from urgentbench.store import SCHEMA, ResultStore, StoreConnection, StoreError, is_damage, recover_command
+from urgentbench.store import SCHEMA, ResultStore
+from urgentbench.store_connection import StoreConnection, StoreError, is_damage, recover_command
 
 logger = logging.getLogger(__name__)
 
