@@ -25,10 +25,8 @@ Registered lazily in :data:`urgentbench.simulation.degradations.DEGRADATIONS`:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import ClassVar
 
 import numpy as np
@@ -40,7 +38,8 @@ from urgentbench.simulation.degradations import (
     DegradationParamError,
     RenderState,
     Reverb,
-    active_speech_power,
+    add_at_snr,
+    snr_speech_power,
 )
 
 __all__ = ["PRA_CONSTANTS", "BandwidthLimitPoly", "NoiseFile", "ReverbPRA", "read_noise_segment"]
@@ -151,15 +150,11 @@ class NoiseFile(Degradation):
         Raises:
             ValueError: When ``noisy`` is silent (the SNR is undefined).
         """
-        speech_power = active_speech_power(state.noisy, state.sample_rate)
-        if speech_power <= 0.0:
-            raise ValueError(f"{self.name}: the signal is silent, so an SNR cannot be set")
+        speech_power = snr_speech_power(state, self.name)
         noise = read_noise_segment(self.path, self.offset_s, len(state.noisy), state.sample_rate)
-        noise_power = float(np.mean(noise * noise))
-        if noise_power <= 0.0:
+        if float(np.mean(noise * noise)) <= 0.0:
             raise ValueError(f"{self.name}: the noise segment of {self.path} at {self.offset_s} s is silent")
-        gain = math.sqrt(speech_power / (noise_power * 10.0 ** (self.snr_db / 10.0)))
-        return dataclasses.replace(state, noisy=state.noisy + gain * noise)
+        return add_at_snr(state, noise, speech_power, self.snr_db)
 
 
 @dataclass(frozen=True)
@@ -234,7 +229,7 @@ class ReverbPRA(Reverb):
 
 @dataclass(frozen=True)
 class BandwidthLimitPoly(BandwidthLimit):
-    """Chebyshev-I (order 8, 0.1 dB) zero-phase low-pass, then ``resample_poly`` to ``2*cutoff_hz`` and back.
+    """:class:`BandwidthLimit` with ``resample_poly`` to ``2*cutoff_hz`` and back (MaskSR's BWE recipe).
 
     Args:
         cutoff_hz: Cut-off in Hz, below the Nyquist frequency; ``2 * cutoff_hz`` and the
@@ -242,26 +237,4 @@ class BandwidthLimitPoly(BandwidthLimit):
     """
 
     name: ClassVar[str] = "bandwidth_limit_poly"
-
-    def apply(self, state: RenderState) -> RenderState:
-        """Low-pass and resample ``noisy``; ``target`` is unchanged.
-
-        Raises:
-            DegradationParamError: When the cut-off is not below the Nyquist frequency.
-        """
-        from scipy.signal import cheby1, resample_poly, sosfiltfilt
-
-        from urgentbench.audio import fit_length
-
-        sr = state.sample_rate
-        if self.cutoff_hz >= sr / 2:
-            raise DegradationParamError(
-                f"{self.name}: cutoff_hz {self.cutoff_hz:g} must be below the Nyquist frequency "
-                f"({sr / 2:g} Hz) of the {sr} Hz signal"
-            )
-        sos = cheby1(8, 0.1, self.cutoff_hz / (sr / 2), btype="low", output="sos")
-        y = sosfiltfilt(sos, state.noisy)
-        ratio = Fraction(2 * self.cutoff_hz).limit_denominator(1000) / sr  # low rate / sr, reduced
-        down = resample_poly(y, ratio.numerator, ratio.denominator)
-        back = resample_poly(down, ratio.denominator, ratio.numerator)
-        return dataclasses.replace(state, noisy=fit_length(np.asarray(back, dtype=np.float64), len(y)))
+    resampler: ClassVar[str] = "poly"

@@ -29,7 +29,10 @@ Degradations:
     ``noisy = clip(noisy, threshold * min(noisy), threshold * max(noisy))``.
 ``bandwidth_limit``
     Zero-phase Chebyshev-I low-pass at ``cutoff_hz``, then soxr down to ``2 * cutoff_hz``
-    and back.
+    and back (:func:`urgentbench.simulation.signals.band_limit`).
+
+The signal-level functions (active-speech power, generated noise, band limitation) live in
+:mod:`urgentbench.simulation.signals`.
 """
 
 from __future__ import annotations
@@ -46,9 +49,23 @@ import numpy as np
 
 from urgentbench.manifest import DegradationSpec
 from urgentbench.registry import Registry
+from urgentbench.simulation.signals import (
+    ACTIVE_FRAME_S,
+    ACTIVE_THRESHOLD_DB,
+    BAND_LIMIT_RESAMPLERS,
+    NOISE_TILT_CORNER_HZ,
+    NOISE_TYPES,
+    active_speech_power,
+    band_limit,
+    generate_noise,
+)
 
 __all__ = [
+    "ACTIVE_FRAME_S",
+    "ACTIVE_THRESHOLD_DB",
+    "BAND_LIMIT_RESAMPLERS",
     "DEGRADATIONS",
+    "NOISE_TILT_CORNER_HZ",
     "NOISE_TYPES",
     "BandwidthLimit",
     "Clipping",
@@ -58,20 +75,13 @@ __all__ = [
     "RenderState",
     "Reverb",
     "active_speech_power",
+    "add_at_snr",
+    "band_limit",
     "build_degradation",
     "generate_noise",
     "register_degradation",
+    "snr_speech_power",
 ]
-
-#: Frame length (s) and threshold (dB below the loudest frame) of the active-speech measure.
-ACTIVE_FRAME_S = 0.02
-ACTIVE_THRESHOLD_DB = 40.0
-
-#: Generated noise types (see :func:`generate_noise`).
-NOISE_TYPES = ("white", "pink", "brown", "hum", "modulated")
-
-#: Below this frequency the pink/brown spectral tilt stops growing (the spectrum stays flat).
-NOISE_TILT_CORNER_HZ = 40.0
 
 #: Length of the early part of the RIR after the direct path (URGENT: 50 ms).
 EARLY_RIR_S = 0.05
@@ -258,120 +268,6 @@ def build_degradation(spec: DegradationSpec | Mapping[str, Any]) -> Degradation:
 
 
 # ----------------------------------------------------------------------------------------
-# active speech and noise generation
-# ----------------------------------------------------------------------------------------
-
-
-def active_speech_power(
-    x: np.ndarray,
-    sample_rate: int,
-    frame_s: float = ACTIVE_FRAME_S,
-    threshold_db: float = ACTIVE_THRESHOLD_DB,
-) -> float:
-    """Mean power of the active (non-silent) part of a signal.
-
-    The signal is cut into non-overlapping frames of ``frame_s`` seconds (the last,
-    shorter frame included). A frame is active when its mean power is within
-    ``threshold_db`` of the loudest frame's; the result is the mean of ``x**2`` over
-    all samples of active frames. This follows URGENT, which measures speech power on
-    non-silent parts only, so leading and trailing silence do not change the SNR.
-
-    Args:
-        x: Mono signal.
-        sample_rate: Its rate in Hz.
-        frame_s: Frame length in seconds.
-        threshold_db: Frames more than this many dB below the loudest one are silent.
-
-    Returns:
-        The active-speech power (0.0 for an all-zero signal).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    frame = max(1, int(round(frame_s * sample_rate)))
-    sq = x * x
-    starts = np.arange(0, len(sq), frame)
-    sums = np.add.reduceat(sq, starts) if len(sq) else np.zeros(0)
-    lengths = np.diff(np.append(starts, len(sq)))
-    powers = sums / lengths
-    if not len(powers) or powers.max() <= 0.0:
-        return 0.0
-    active = powers >= powers.max() * 10.0 ** (-threshold_db / 10.0)
-    return float(sums[active].sum() / lengths[active].sum())
-
-
-def _tilted(white: np.ndarray, sample_rate: int, exponent: float) -> np.ndarray:
-    """Shape white noise to a power spectrum ~ f**(-exponent) (flat below the corner, no DC)."""
-    n = len(white)
-    spectrum = np.fft.rfft(white)
-    freqs = np.fft.rfftfreq(n, d=1.0 / sample_rate)
-    gain = np.maximum(freqs, NOISE_TILT_CORNER_HZ) ** (-exponent / 2.0)
-    gain[0] = 0.0
-    return np.fft.irfft(spectrum * gain, n=n)
-
-
-def _unit_power(x: np.ndarray) -> np.ndarray:
-    p = float(np.mean(x * x))
-    return x / math.sqrt(p) if p > 0 else x
-
-
-def generate_noise(kind: str, n: int, sample_rate: int, seed: int) -> np.ndarray:
-    """Generate ``n`` samples of noise with unit mean power, fully determined by ``seed``.
-
-    Types:
-        * ``white``: Gaussian, flat spectrum.
-        * ``pink``: power spectrum ~ 1/f (-3 dB per octave) above 40 Hz.
-        * ``brown``: power spectrum ~ 1/f**2 (-6 dB per octave) above 40 Hz.
-        * ``hum``: mains hum, 50 or 60 Hz (a coin flip decided by the seed) with harmonics up to 3 kHz
-          (random gains and phases, odd harmonics stronger), plus pink noise 25 dB below.
-        * ``modulated``: pink noise under a slow amplitude envelope (three sinusoids of
-          0.2-3 Hz, modulation depth 0.8), like a fan or passing traffic.
-
-    Args:
-        kind: One of :data:`NOISE_TYPES`.
-        n: Number of samples.
-        sample_rate: Rate in Hz.
-        seed: Seed of ``numpy.random.default_rng``.
-
-    Returns:
-        float64 noise, mean power 1.
-
-    Raises:
-        ValueError: For an unknown type.
-    """
-    if kind not in NOISE_TYPES:
-        raise ValueError(f"unknown noise type {kind!r}; known: {', '.join(NOISE_TYPES)}")
-    white = np.random.default_rng(seed).standard_normal(n)
-    # A second stream for the hum/modulation parameters, so they depend on the seed only
-    # (not on how many noise samples were drawn before them).
-    rng = np.random.default_rng([seed, 1])
-    if kind == "white":
-        return _unit_power(white)
-    if kind == "pink":
-        return _unit_power(_tilted(white, sample_rate, 1.0))
-    if kind == "brown":
-        return _unit_power(_tilted(white, sample_rate, 2.0))
-    t = np.arange(n, dtype=np.float64) / sample_rate
-    if kind == "hum":
-        f0 = 50.0 if rng.random() < 0.5 else 60.0
-        top = min(3000.0, 0.45 * sample_rate)
-        n_harm = int(top // f0)
-        gains = rng.uniform(0.5, 1.5, n_harm)
-        phases = rng.uniform(0.0, 2.0 * np.pi, n_harm)
-        hum = np.zeros(n)
-        for k in range(1, n_harm + 1):
-            weight = (1.0 if k % 2 else 0.5) / k
-            hum += weight * gains[k - 1] * np.sin(2.0 * np.pi * k * f0 * t + phases[k - 1])
-        floor = _unit_power(_tilted(white, sample_rate, 1.0)) * 10.0 ** (-25.0 / 20.0)
-        return _unit_power(_unit_power(hum) + floor)
-    # modulated
-    rates = rng.uniform(0.2, 3.0, 3)
-    phases = rng.uniform(0.0, 2.0 * np.pi, 3)
-    envelope = 1.0 + 0.8 * np.mean(
-        [np.sin(2.0 * np.pi * r * t + p) for r, p in zip(rates, phases)], axis=0
-    )
-    return _unit_power(_unit_power(_tilted(white, sample_rate, 1.0)) * envelope)
-
-
-# ----------------------------------------------------------------------------------------
 # degradations
 # ----------------------------------------------------------------------------------------
 
@@ -408,12 +304,27 @@ class Noise(Degradation):
         Raises:
             ValueError: When ``noisy`` is silent (the SNR is undefined).
         """
-        speech_power = active_speech_power(state.noisy, state.sample_rate)
-        if speech_power <= 0.0:
-            raise ValueError(f"{self.name}: the signal is silent, so an SNR cannot be set")
+        speech_power = snr_speech_power(state, self.name)
         noise = generate_noise(self.type, len(state.noisy), state.sample_rate, self.seed)
-        gain = math.sqrt(speech_power / (float(np.mean(noise * noise)) * 10.0 ** (self.snr_db / 10.0)))
-        return dataclasses.replace(state, noisy=state.noisy + gain * noise)
+        return add_at_snr(state, noise, speech_power, self.snr_db)
+
+
+def snr_speech_power(state: RenderState, name: str) -> float:
+    """The active-speech power of ``noisy`` that an SNR is set against (:func:`active_speech_power`).
+
+    Raises:
+        ValueError: When ``noisy`` is silent (the SNR is undefined).
+    """
+    speech_power = active_speech_power(state.noisy, state.sample_rate)
+    if speech_power <= 0.0:
+        raise ValueError(f"{name}: the signal is silent, so an SNR cannot be set")
+    return speech_power
+
+
+def add_at_snr(state: RenderState, noise: np.ndarray, speech_power: float, snr_db: float) -> RenderState:
+    """``noisy + gain * noise``, the gain making ``speech_power`` over the noise's mean power ``snr_db``."""
+    gain = math.sqrt(speech_power / (float(np.mean(noise * noise)) * 10.0 ** (snr_db / 10.0)))
+    return dataclasses.replace(state, noisy=state.noisy + gain * noise)
 
 
 @register_degradation("clipping")
@@ -440,17 +351,15 @@ class Clipping(Degradation):
 @register_degradation("bandwidth_limit")
 @dataclass(frozen=True)
 class BandwidthLimit(Degradation):
-    """Remove everything above ``cutoff_hz`` from ``noisy``.
-
-    A Chebyshev type I low-pass (order 8, 0.1 dB pass-band ripple) is run forwards and
-    backwards (zero phase), then the signal is resampled with soxr (HQ) down to
-    ``2 * cutoff_hz`` and back, as a capture at that lower rate would be.
+    """Remove everything above ``cutoff_hz`` from ``noisy`` (:func:`band_limit` with soxr).
 
     Args:
         cutoff_hz: Cut-off in Hz; must be below the Nyquist frequency of the signal.
     """
 
     cutoff_hz: float
+    #: The resampler of :func:`band_limit` (see there why there are two).
+    resampler: ClassVar[str] = "soxr"
 
     def __post_init__(self) -> None:
         self._number("cutoff_hz", lo=100.0)
@@ -461,24 +370,13 @@ class BandwidthLimit(Degradation):
         Raises:
             DegradationParamError: When the cut-off is not below the Nyquist frequency.
         """
-        from scipy.signal import cheby1, sosfiltfilt
-
-        from urgentbench.audio import fit_length, resample
-
         sr = state.sample_rate
         if self.cutoff_hz >= sr / 2:
             raise DegradationParamError(
                 f"{self.name}: cutoff_hz {self.cutoff_hz:g} must be below the Nyquist frequency "
                 f"({sr / 2:g} Hz) of the {sr} Hz signal"
             )
-        sos = cheby1(8, 0.1, self.cutoff_hz, btype="lowpass", output="sos", fs=sr)
-        y = sosfiltfilt(sos, state.noisy)
-        low_rate = 2.0 * self.cutoff_hz
-        low_rate_arg: float | int = int(low_rate) if low_rate.is_integer() else low_rate
-        down = resample(np.ascontiguousarray(y), sr, low_rate_arg)  # type: ignore[arg-type]
-        back = resample(down, low_rate_arg, sr)  # type: ignore[arg-type]
-        back = fit_length(np.asarray(back, dtype=np.float64), len(state.noisy))
-        return dataclasses.replace(state, noisy=back)
+        return dataclasses.replace(state, noisy=band_limit(state.noisy, sr, self.cutoff_hz, self.resampler))
 
 
 _PRA_LOCK = threading.Lock()

@@ -230,6 +230,36 @@ class System:
         return config_hash({"system": self.card.name, "options": self.options})
 
 
+def mono_waveform(
+    waveform: np.ndarray,
+    sample_rate: int,
+    rate: int | None,
+    label: str,
+    dtype: Any = np.float32,
+    allow_empty: bool = False,
+) -> np.ndarray:
+    """``waveform`` as a mono array of ``dtype``, after the checks every :meth:`System.enhance` makes.
+
+    Args:
+        waveform: The input.
+        sample_rate: Its rate in Hz.
+        rate: The only rate the system runs at (None: any).
+        label: The system's name in the message (``"DEMUCS"``).
+        dtype: The array type the system works in.
+        allow_empty: Accept an empty waveform.
+
+    Raises:
+        ValueError: ``"<label> runs at <rate> Hz, got <sample_rate> Hz"``, or ``"expected a
+            non-empty mono waveform, got shape <shape>"``.
+    """
+    if rate is not None and sample_rate != rate:
+        raise ValueError(f"{label} runs at {rate} Hz, got {sample_rate} Hz")
+    x = np.asarray(waveform, dtype=dtype)
+    if x.ndim != 1 or (x.size == 0 and not allow_empty):
+        raise ValueError(f"expected a {'' if allow_empty else 'non-empty '}mono waveform, got shape {x.shape}")
+    return x
+
+
 def config_hash(obj: Any) -> str:
     """sha256 of the canonical JSON of ``obj``, first 12 hex digits."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from urgentbench.systems.base import System
+from urgentbench.systems.base import System, mono_waveform
 
 logger = logging.getLogger(__name__)
 
@@ -110,11 +110,7 @@ class DeepFilterNet3(System):
         Raises:
             ValueError: For another sample rate or a non-mono waveform.
         """
-        if sample_rate != _RATE:
-            raise ValueError(f"DeepFilterNet3 runs at {_RATE} Hz, got {sample_rate} Hz")
-        x = np.asarray(waveform, dtype=np.float32)
-        if x.ndim != 1:
-            raise ValueError(f"expected a mono waveform, got shape {x.shape}")
+        x = mono_waveform(waveform, sample_rate, _RATE, "DeepFilterNet3", allow_empty=True)
         if self._processor_cls is None:
             self.setup()
         n = len(x)

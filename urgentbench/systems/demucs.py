@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from urgentbench.systems.base import System
+from urgentbench.systems.base import System, mono_waveform
 
 logger = logging.getLogger(__name__)
 
@@ -291,11 +291,7 @@ class DemucsSystem(System):
         Raises:
             ValueError: For another rate or a non-mono or empty waveform.
         """
-        if sample_rate != SAMPLE_RATE:
-            raise ValueError(f"DEMUCS runs at {SAMPLE_RATE} Hz, got {sample_rate} Hz")
-        x = np.asarray(waveform, dtype=np.float32)
-        if x.ndim != 1 or x.size == 0:
-            raise ValueError(f"expected a non-empty mono waveform, got shape {x.shape}")
+        x = mono_waveform(waveform, sample_rate, SAMPLE_RATE, "DEMUCS")
         if self._model is None:
             self.setup()
         torch = _torch()

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from urgentbench.systems.base import System
+from urgentbench.systems.base import System, mono_waveform
 
 logger = logging.getLogger(__name__)
 
@@ -196,11 +196,7 @@ class NSNet2(System):
             ValueError: For another rate or a non-mono or empty waveform.
         """
         m = self._model
-        if sample_rate != m.rate:
-            raise ValueError(f"NSNet2 {self.options['model']} runs at {m.rate} Hz, got {sample_rate} Hz")
-        x = np.asarray(waveform, dtype=np.float64)
-        if x.ndim != 1 or x.size == 0:
-            raise ValueError(f"expected a non-empty mono waveform, got shape {x.shape}")
+        x = mono_waveform(waveform, sample_rate, m.rate, f"NSNet2 {self.options['model']}", dtype=np.float64)
         if self._session is None:
             self.setup()
         n, hop, win_len = len(x), m.hop, m.win_len

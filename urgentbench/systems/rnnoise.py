@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from urgentbench.systems.base import System
+from urgentbench.systems.base import System, mono_waveform
 
 logger = logging.getLogger(__name__)
 
@@ -178,11 +178,7 @@ class RNNoise(System):
         Raises:
             ValueError: For another rate or a non-mono or empty waveform.
         """
-        if sample_rate != _RATE:
-            raise ValueError(f"RNNoise runs at {_RATE} Hz, got {sample_rate} Hz")
-        x = np.asarray(waveform, dtype=np.float32)
-        if x.ndim != 1 or x.size == 0:
-            raise ValueError(f"expected a non-empty mono waveform, got shape {x.shape}")
+        x = mono_waveform(waveform, sample_rate, _RATE, "RNNoise")
         if self._lib is None:
             self.setup()
         lib = self._lib

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from urgentbench.systems.base import System
+from urgentbench.systems.base import System, mono_waveform
 
 logger = logging.getLogger(__name__)
 
@@ -348,11 +348,7 @@ class VoiceFixerSystem(System):
         Raises:
             ValueError: For another rate, or a non-mono or empty waveform.
         """
-        if sample_rate != SAMPLE_RATE:
-            raise ValueError(f"VoiceFixer runs at {SAMPLE_RATE} Hz, got {sample_rate} Hz")
-        x = np.asarray(waveform, dtype=np.float32)
-        if x.ndim != 1 or x.size == 0:
-            raise ValueError(f"expected a non-empty mono waveform, got shape {x.shape}")
+        x = mono_waveform(waveform, sample_rate, SAMPLE_RATE, "VoiceFixer")
         if self._analysis is None:
             self.setup()
         torch = _torch()

@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from urgentbench.systems.base import System
+from urgentbench.systems.base import System, mono_waveform
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +125,7 @@ class Wiener(System):
         Raises:
             ValueError: For an empty or non-mono waveform or a non-positive rate.
         """
-        x = np.asarray(waveform, dtype=np.float64)
-        if x.ndim != 1 or x.size == 0:
-            raise ValueError(f"expected a non-empty mono waveform, got shape {x.shape}")
+        x = mono_waveform(waveform, sample_rate, None, "Wiener", dtype=np.float64)
         if sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         win_len, hop = self.frame_geometry(sample_rate)

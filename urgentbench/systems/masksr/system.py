@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from urgentbench.systems.base import System
+from urgentbench.systems.base import System, mono_waveform
 
 logger = logging.getLogger(__name__)
 
@@ -229,11 +229,7 @@ class MaskSRSystem(System):
         Raises:
             ValueError: For another rate or a non-mono or empty waveform.
         """
-        if sample_rate != SAMPLE_RATE:
-            raise ValueError(f"MaskSR runs at {SAMPLE_RATE} Hz, got {sample_rate} Hz")
-        x = np.asarray(waveform, dtype=np.float32)
-        if x.ndim != 1 or x.size == 0:
-            raise ValueError(f"expected a non-empty mono waveform, got shape {x.shape}")
+        x = mono_waveform(waveform, sample_rate, SAMPLE_RATE, "MaskSR")
         if self._model is None:
             self.setup()
         import torch
