@@ -325,3 +325,61 @@ def test_functional_failures_and_plug_in_metrics(speech16):
         functional.clear_cache()
     with pytest.raises(AttributeError):
         functional.peak_ratio
+
+
+# ---------------------------------------------------------------------------- progress and logs (item 5)
+
+
+def test_run_says_time_per_metric_and_where_the_results_are(tmp_path, capsys, monkeypatch):
+    from urgentbench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "--system", "noisy", "--suite", "demo", "--metrics", "pesq,si_sdr", "--limit", "2", "--jobs", "1"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    assert lines[-1] == "results: results/results.sqlite · leaderboard: urgentbench leaderboard --suite demo"
+    timing = lines[-2]
+    assert timing.startswith("time per metric (kernel seconds of this run's rows): pesq ")
+    assert "(2 × " in timing and " · si_sdr " in timing
+    with sqlite3.connect(tmp_path / "results" / "results.sqlite") as db:  # the seconds are the store's
+        pesq = db.execute("SELECT SUM(seconds) FROM scores WHERE metric='pesq'").fetchone()[0]
+    assert f"pesq {pesq:.1f} s (2 × {pesq / 2:.2f} s)" in timing
+    # one bar for the run, in (system, utterance) pairs, with the ETA
+    assert "demo@1.0 (1 system): 100%" in err and "2/2 utt [" in err and "job/s" not in err
+    # -q after the sub-command: no bar, no info lines; the summary and the final lines stay
+    assert main(args + ["-q", "--results-dir", "elsewhere"]) == 0
+    out, err = capsys.readouterr()
+    assert "utt [" not in err and "INFO" not in err
+    assert out.strip().splitlines()[-1].endswith("--suite demo --results-dir elsewhere")
+    assert main(args + ["--quiet"]) == 0
+    out, _ = capsys.readouterr()
+    assert "time per metric: nothing computed in this run (the results were stored already)" in out
+
+
+@pytest.mark.parametrize("argv,verbose,quiet", [
+    (["run", "--system", "noisy", "--suite", "demo", "-v"], True, False),
+    (["-v", "run", "--system", "noisy", "--suite", "demo"], True, False),
+    (["score", "--outputs", "x", "--suite", "demo", "--quiet"], False, True),
+    (["-q", "leaderboard", "--suite", "demo"], False, True),
+    (["data", "ls", "-q"], False, True),
+    (["assets", "ls", "--verbose"], True, False),
+    (["ls", "metrics"], False, False),
+])
+def test_quiet_and_verbose_work_before_and_after_the_sub_command(argv, verbose, quiet):
+    from urgentbench.cli.main import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.verbose, args.quiet) == (verbose, quiet)
+
+
+def test_one_bar_for_a_metric_at_a_time_run_reaches_the_end(tmp_path, capsys):
+    options = RunOptions(metric_at_a_time=True, progress=True)
+    r = urgentbench.evaluate(FailsOnce(_raise), "demo", metrics=["si_sdr", "lsd"], limit=2, name="maat",
+                             results_dir=tmp_path, options=options)
+    err = capsys.readouterr().err
+    assert r.report.jobs == 2 * 3  # planned: per utterance, enhancement then one phase per metric
+    assert r.report.rows_written == 4  # the failed enhancement is recorded for both metrics at once
+    bar = [line for line in err.replace("\r", "\n").splitlines() if "demo@1.0 (1 system)" in line]
+    assert bar and "100%" in bar[-1] and "2.0/2 utt" in bar[-1]
+    assert "1.0/2 utt" in err  # the failed enhancement finished its pair at once

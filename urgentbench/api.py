@@ -36,7 +36,7 @@ from urgentbench.pipeline.callables import callable_producer, describe, pickle_p
 from urgentbench.pipeline.errors import RunError
 from urgentbench.pipeline.options import RunOptions
 from urgentbench.pipeline.resolve import metrics_for, resolve_metrics
-from urgentbench.pipeline.results import RunReport
+from urgentbench.pipeline.results import RunReport, results_line
 from urgentbench.pipeline.specs import MetricSpec, ProducerSpec, system_producer
 from urgentbench.report.summary import SystemSummary, summarize, unique_names
 from urgentbench.store import ResultStore
@@ -228,12 +228,6 @@ class Results:
         return render(table, format)
 
 
-def _results_line(results_dir: Path, suite: Suite) -> str:
-    """Where the results are, and the command that writes the leaderboard."""
-    folder = "" if Path(results_dir) == Path("results") else f" --results-dir {results_dir}"
-    return f"results: {store_path(results_dir)} · leaderboard: urgentbench leaderboard --suite {suite.name}{folder}"
-
-
 def _system_kind(system: Any) -> str:
     """``system``, ``outputs`` or ``callable``.
 
@@ -354,7 +348,7 @@ def evaluate(
         logger.warning("not computed: %s", line)
     results = Results(suite, specs, options.results_dir.resolve(), [(producer.name, producer.config_hash)],
                       options.limit, report, skipped, list(warnings))
-    logger.info("%s", _results_line(options.results_dir, suite))
+    logger.info("%s", results_line(options.results_dir, suite.name, options.protocol))
     if report.setup_failures:
         raise EvaluationError("; ".join(f"{message}; nothing was stored for it" for message in
                                         report.setup_failures.values()), results)

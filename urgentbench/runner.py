@@ -31,7 +31,7 @@ from urgentbench.pipeline.plan import Job, Planner, iter_jobs, iter_utterances
 from urgentbench.pipeline.prepare import load_inputs, max_output_bytes, read_output, run_system, silence_problem
 from urgentbench.pipeline.provenance import collect_provenance
 from urgentbench.pipeline.resolve import resolve_metrics
-from urgentbench.pipeline.results import ResultWriter, RunReport
+from urgentbench.pipeline.results import ResultWriter, RunProgress, RunReport
 from urgentbench.pipeline.specs import MetricSpec, ProducerSpec, directory_producer, score_key, system_producer
 from urgentbench.pipeline.worker import JobResult, WorkerContext, WorkerState
 from urgentbench.store import ResultStore
@@ -68,15 +68,16 @@ def run(suite: Suite, producers: list[ProducerSpec], metrics: list[MetricSpec], 
         RunError: When a Dask cluster cannot be reached (bad values were refused when
             ``options`` was made).
     """
-    from tqdm import tqdm
-
     results_dir = options.results_dir.resolve()
     start = time.perf_counter()
     with ResultStore(store_path(results_dir)) as store:
         for p in producers:
             store.register_system(suite.name, suite.version, p.name, p.config_hash, p.display_name, dict(p.metadata))
         planner = Planner(store, suite, producers, metrics, results_dir, options.limit, options.retry_errors)
-        total = planner.count(options.metric_at_a_time)
+        n = len(producers)
+        progress = RunProgress(planner, options.metric_at_a_time, options.progress,
+                               f"{suite.key} ({n} system{'' if n == 1 else 's'})")
+        total = progress.jobs
         provenance = collect_provenance(suite, producers, metrics, options.protocol)
         run_id = store.start_run(suite.name, suite.version, options.command, provenance)
         report = RunReport(run_id=run_id, jobs=total, rows_written=0)
@@ -92,10 +93,10 @@ def run(suite: Suite, producers: list[ProducerSpec], metrics: list[MetricSpec], 
             batch_size=options.batch_size,
             reference_state_id=f"{suite.key}-{suite.manifest_sha256[:16]}" if options.reference_cache else "",
         )
-        bar = tqdm(total=total, disable=not options.progress, unit="job", desc=suite.key)
-        planner.on_dropped = lambda job: bar.update(1)  # every metric of the job failed to set up
-        write = ResultWriter(store, run_id, planner, report, bar.update)
+        planner.on_dropped = progress.done  # every metric of the job failed to set up
+        write = ResultWriter(store, run_id, planner, report, progress.done)
         workers = max(1, min(options.jobs, total))
+        finished = False
         try:
             with make_backend(ctx, options.scheduler, workers, options.threads_per_worker) as backend:
                 report.workers = backend.workers
@@ -104,8 +105,9 @@ def run(suite: Suite, producers: list[ProducerSpec], metrics: list[MetricSpec], 
                 else:
                     for phase in planner.phases(metric_at_a_time=True):
                         backend.stream(planner.jobs(**phase), write)
+            finished = True
         finally:
-            bar.close()
+            progress.close(finished)
         store.finish_run(run_id)
     report.seconds = time.perf_counter() - start
     return report

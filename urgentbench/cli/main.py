@@ -31,6 +31,9 @@ from urgentbench.systems.base import CardError
 from urgentbench.systems.masksr import cli as masksr_cli  # light: torch is imported only when training
 
 
+QUIET_HELP = "no progress bar, warnings only (the summary and the final lines are still printed)"
+VERBOSE_HELP = "debug logging (and the traceback of an error)"
+
 #: Errors that are the user's to fix: one line on stderr, exit status 2 (``-v`` shows the traceback).
 USER_ERRORS = (
     UnknownNameError, CorpusNotPreparedError, CorpusError, MissingRequirementError, RunError,
@@ -41,8 +44,8 @@ USER_ERRORS = (
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``urgentbench`` command (each command group adds its own)."""
     parser = argparse.ArgumentParser(prog="urgentbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     listings.add_commands(sub)
     scoring.add_commands(sub)
@@ -54,7 +57,25 @@ def build_parser() -> argparse.ArgumentParser:
     store.add_commands(sub)
     data.add_commands(sub)
     assets.add_commands(sub)
+    add_log_flags(sub)
     return parser
+
+
+def add_log_flags(sub: argparse._SubParsersAction) -> None:
+    """Give every sub-command (nested ones included) ``-q``/``--quiet`` and ``-v``/``--verbose``.
+
+    Both positions work (``urgentbench -q run ...`` and ``urgentbench run ... -q``): a
+    flag after the sub-command sets the same value, and one left out keeps the first's.
+    """
+    for command in dict.fromkeys(sub.choices.values()):  # aliases share a parser
+        own = {option for action in command._actions for option in action.option_strings}
+        if not own & {"-q", "--quiet"}:
+            command.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
+        if not own & {"-v", "--verbose"}:
+            command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                add_log_flags(action)
 
 
 def main(argv: list[str] | None = None) -> int:

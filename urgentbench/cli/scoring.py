@@ -19,7 +19,7 @@ from urgentbench.layout import store_path
 from urgentbench.pipeline.errors import RunError
 from urgentbench.pipeline.options import RunOptions
 from urgentbench.pipeline.resolve import metrics_for, resolve_metrics
-from urgentbench.pipeline.results import RunReport
+from urgentbench.pipeline.results import RunReport, metric_seconds, results_line, timing_line
 from urgentbench.pipeline.specs import MetricSpec, ProducerSpec, system_producer
 from urgentbench.report.summary import summarize
 from urgentbench.runner import run
@@ -117,12 +117,14 @@ def finish(
     options: RunOptions, suite: Suite, producers: list[ProducerSpec], metrics: list[MetricSpec], report: RunReport,
     skipped: list[str],
 ) -> int:
-    """Print what a run stored and say how it ended: 2 for a metric that could not be set up,
-    1 for missing values with ``fail_on_missing``, else 0."""
+    """Print what a run stored (values, time per metric, where the results are) and say how it
+    ended: 2 for a metric that could not be set up, 1 for missing values with ``fail_on_missing``, else 0."""
     logger.info(
         "run %d: %d utterance jobs, %d rows written, %.1f s", report.run_id, report.jobs, report.rows_written, report.seconds
     )
     print_summary(suite, producers, metrics, options)
+    with ResultStore(store_path(options.results_dir)) as store:
+        print(timing_line(metric_seconds(store, suite, producers, metrics, report.run_id)))
     if skipped:
         print(f"\nnot computed ({len(skipped)}):")
         for line in skipped:
@@ -131,6 +133,7 @@ def finish(
         logger.warning("%d problems recorded as missing values (see the summary above)", len(report.errors))
     for message in report.setup_failures.values():  # run-level: nothing was stored for these metrics
         print(f"urgentbench: error: {message}; nothing was stored for it, rerun after the fix", file=sys.stderr)
+    print(results_line(options.results_dir, suite.name, options.protocol))
     if report.setup_failures:
         return 2
     return 1 if (options.fail_on_missing and report.errors) else 0

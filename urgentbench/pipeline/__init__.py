@@ -14,7 +14,8 @@ One module per stage, each importing only the stages before it (no cycles)::
     worker       WorkerState: loaded models; a batch = prepare every job, then score per metric
     backends     where batches run: in this process, a spawned process pool, or Dask
     distributed  the Dask backend (Dask is imported only with ``--scheduler``)
-    results      RunReport and the single writer that stores results as they arrive
+    results      RunReport, the single writer that stores results as they arrive, the run's
+                 one progress bar, and the lines said after it (time per metric, where results are)
 
 :func:`urgentbench.runner.run` ties them together. The folder layout of a results
 directory (store, cached inputs, enhanced audio, reference state) is :mod:`urgentbench.layout`.

@@ -164,9 +164,20 @@ class Planner:
             return [{}]
         return [{"enhance_only": True}] + [{"only_metrics": (m,)} for m in range(len(self.metrics))]
 
-    def count(self, metric_at_a_time: bool) -> int:
-        """How many jobs the run has (the manifest is streamed once per phase and producer)."""
-        return sum(1 for kw in self.phases(metric_at_a_time) for _ in self.jobs(**kw))
+    def count(self, metric_at_a_time: bool, per_pair: dict[tuple[int, str], int] | None = None) -> int:
+        """How many jobs the run has (the manifest is streamed once per phase and producer).
+
+        ``per_pair``, when given, receives the number of jobs of each (producer, utterance
+        id) pair with work: one, or one per metric-at-a-time phase it takes part in.
+        """
+        n = 0
+        for kw in self.phases(metric_at_a_time):
+            for job in self.jobs(**kw):
+                n += 1
+                if per_pair is not None:
+                    pair = (job.producer, job.utterance["id"])
+                    per_pair[pair] = per_pair.get(pair, 0) + 1
+        return n
 
     def split_tail(self, queue: Iterable[Job], n: int, k: int) -> Iterator[Job]:
         """Split each of the last ``k`` of ``n`` jobs into one job per metric, so workers finish together.
