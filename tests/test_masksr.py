@@ -387,6 +387,27 @@ def test_system_end_to_end_with_tiny_checkpoint(tiny_checkpoint, tmp_path, monke
         SYSTEMS.get("masksr-S").build(checkpoint=str(tiny_checkpoint)).setup()
 
 
+def test_scoring_path_never_imports_training(tiny_checkpoint, tmp_path):
+    """Building, setting up and running a MaskSR system loads no training code."""
+    code = f"""
+import json, sys, warnings, numpy as np
+from urgentbench.systems import SYSTEMS
+system = SYSTEMS.get("masksr2-S").build(checkpoint={str(tiny_checkpoint)!r}, steps=2)
+system.setup()
+y, rate = system.enhance(np.full(2000, 0.01, dtype=np.float32), {SR})
+print(json.dumps([y.shape[0], rate, system.provenance()["weights"]["random_init"],
+                  sorted(m for m in sys.modules if m.startswith("urgentbench.systems.masksr."))]))
+"""
+    env = {**os.environ, "URGENTBENCH_CACHE": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    n, rate, random_init, loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (n, rate) == (2000, SR)
+    assert random_init == ["codec", "teacher"]  # the tiny config's random parts, read from the config
+    assert "urgentbench.systems.masksr.system" in loaded and "urgentbench.systems.masksr.codec" in loaded
+    assert "urgentbench.systems.masksr.train" not in loaded
+
+
 def test_system_from_added_asset(tiny_checkpoint, tmp_path, monkeypatch):
     from urgentbench import assets as assets_mod
     from urgentbench.assets import add

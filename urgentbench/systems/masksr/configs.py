@@ -205,6 +205,19 @@ class MaskSRConfig:
         """Canonical JSON (sorted keys), as stored in checkpoints."""
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
+    def random_components(self) -> list[str]:
+        """The frozen parts this configuration initialises randomly instead of loading: ``codec`` and/or ``teacher``.
+
+        Training records them in the checkpoint (``random_init``); loading a checkpoint for
+        scoring warns about them.
+        """
+        parts = []
+        if self.codec.pretrained is None:
+            parts.append("codec")
+        if self.semantic.enabled and self.semantic.teacher is None:
+            parts.append("teacher")
+        return parts
+
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> MaskSRConfig:
         """Build from a (possibly partial) nested dict; unknown keys are errors.

@@ -155,9 +155,7 @@ class MaskSRSystem(System):
             )
         if cfg.size != self.size:
             logger.warning("%s: checkpoint of size %s run as system %s", path, cfg.size, self.card.name)
-        from urgentbench.systems.masksr.train import random_components
-
-        random_parts = list(ckpt.extra.get("random_components") or random_components(cfg))
+        random_parts = list(ckpt.extra.get("random_components") or cfg.random_components())
         if random_parts:
             logger.warning(
                 "%s: trained against a randomly initialised %s (random_init; a test or smoke-run checkpoint): "

@@ -141,19 +141,9 @@ def segment_samples(cfg: MaskSRConfig) -> int:
     return max(4, round(cfg.train.segment_seconds * cfg.codec.sample_rate / hop)) * hop
 
 
-def random_components(cfg: MaskSRConfig) -> list[str]:
-    """The frozen parts ``cfg`` initialises randomly instead of loading: ``codec`` and/or ``teacher``."""
-    parts = []
-    if cfg.codec.pretrained is None:
-        parts.append("codec")
-    if cfg.semantic.enabled and cfg.semantic.teacher is None:
-        parts.append("teacher")
-    return parts
-
-
 def random_init_metadata(cfg: MaskSRConfig) -> dict[str, Any]:
     """``{"random_init": True, "random_components": [...]}`` for a checkpoint of ``cfg``; empty when nothing is random."""
-    parts = random_components(cfg)
+    parts = cfg.random_components()
     return {"random_init": True, "random_components": parts} if parts else {}
 
 
