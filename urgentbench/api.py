@@ -322,11 +322,7 @@ def evaluate(
     if not options.command:
         options = options.replace(command=f"urgentbench.evaluate({label!r}, {getattr(suite, 'name', suite)!r})")
     _check_arguments(kind, name, config_hash, sample_rate, system_args)
-    suite = suite if isinstance(suite, Suite) else get_suite(suite)
-    suite.verify()
-    suite.check_corpora()
-    skipped: list[str] = []
-    specs = metrics_for(suite, options, skipped)
+    suite, specs, skipped = prepare_scoring(suite, options)
     warnings: list[str] = []
     if kind == "outputs":
         from urgentbench.submission import score_submission
@@ -353,6 +349,25 @@ def evaluate(
         raise EvaluationError("; ".join(f"{message}; nothing was stored for it" for message in
                                         report.setup_failures.values()), results)
     return results
+
+
+def prepare_scoring(suite: str | Suite, options: RunOptions) -> tuple[Suite, list[MetricSpec], list[str]]:
+    """The suite (verified, corpora prepared) and the metrics ``options`` ask for, before any work.
+
+    Returns:
+        ``(suite, metrics, skipped)``: ``skipped`` has one line per metric not computed (why,
+        and the command that enables it).
+
+    Raises:
+        UnknownNameError: For an unknown suite or metric.
+        SuiteError: For a modified manifest; CorpusNotPreparedError: for a corpus to prepare.
+        RunError: For an unavailable metric (unless ``options.skip_unavailable``).
+    """
+    suite = suite if isinstance(suite, Suite) else get_suite(suite)
+    suite.verify()
+    suite.check_corpora()
+    skipped: list[str] = []
+    return suite, metrics_for(suite, options, skipped), skipped
 
 
 def _check_arguments(kind: str, name: str | None, config: str | None, rate: int | None, system_args: dict) -> None:

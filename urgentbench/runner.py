@@ -28,11 +28,23 @@ from urgentbench.pipeline.backends import make_backend
 from urgentbench.pipeline.errors import MetricSetupError, RunError
 from urgentbench.pipeline.options import RunOptions
 from urgentbench.pipeline.plan import Job, Planner, iter_jobs, iter_utterances
-from urgentbench.pipeline.prepare import load_inputs, max_output_bytes, read_output, run_system, silence_problem
+from urgentbench.pipeline.prepare import (
+    load_inputs,
+    max_output_bytes,
+    read_output,
+    run_system,
+    silence_problem,
+)
 from urgentbench.pipeline.provenance import collect_provenance
 from urgentbench.pipeline.resolve import resolve_metrics
 from urgentbench.pipeline.results import ResultWriter, RunProgress, RunReport
-from urgentbench.pipeline.specs import MetricSpec, ProducerSpec, directory_producer, score_key, system_producer
+from urgentbench.pipeline.specs import (
+    MetricSpec,
+    ProducerSpec,
+    directory_producer,
+    score_key,
+    system_producer,
+)
 from urgentbench.pipeline.worker import JobResult, WorkerContext, WorkerState
 from urgentbench.store import ResultStore
 from urgentbench.suites import Suite

@@ -30,7 +30,6 @@ from urgentbench.suites import SuiteError
 from urgentbench.systems.base import CardError
 from urgentbench.systems.masksr import cli as masksr_cli  # light: torch is imported only when training
 
-
 QUIET_HELP = "no progress bar, warnings only (the summary and the final lines are still printed)"
 VERBOSE_HELP = "debug logging (and the traceback of an error)"
 

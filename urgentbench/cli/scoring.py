@@ -12,13 +12,14 @@ import sys
 from typing import Any
 
 from urgentbench import check
+from urgentbench.api import prepare_scoring
 from urgentbench.cli.args import split_list
 from urgentbench.cli.options import add_run_options, run_options
 from urgentbench.enhance import enhance_files
 from urgentbench.layout import store_path
 from urgentbench.pipeline.errors import RunError
 from urgentbench.pipeline.options import RunOptions
-from urgentbench.pipeline.resolve import metrics_for, resolve_metrics
+from urgentbench.pipeline.resolve import resolve_metrics
 from urgentbench.pipeline.results import RunReport, metric_seconds, results_line, timing_line
 from urgentbench.pipeline.specs import MetricSpec, ProducerSpec, system_producer
 from urgentbench.report.summary import summarize
@@ -27,7 +28,6 @@ from urgentbench.store import ResultStore
 from urgentbench.submission import score_submission
 from urgentbench.suites import Suite, get_suite
 from urgentbench.validation import parse_kv
-
 
 logger = logging.getLogger("urgentbench")
 
@@ -88,11 +88,7 @@ def setup_scoring(suite_name: str, options: RunOptions) -> tuple[Suite, list[Met
         ``(suite, metrics, skipped)``: ``skipped`` has one line per metric not computed (why,
         and the command that enables it), listed again after the run where the reader looks.
     """
-    suite = get_suite(suite_name)
-    suite.verify()
-    suite.check_corpora()
-    skipped: list[str] = []
-    return suite, metrics_for(suite, options, skipped), skipped
+    return prepare_scoring(suite_name, options)
 
 
 def print_summary(suite: Suite, producers: list[ProducerSpec], metrics: list[MetricSpec], options: RunOptions) -> None:
@@ -117,8 +113,11 @@ def finish(
     options: RunOptions, suite: Suite, producers: list[ProducerSpec], metrics: list[MetricSpec], report: RunReport,
     skipped: list[str],
 ) -> int:
-    """Print what a run stored (values, time per metric, where the results are) and say how it
-    ended: 2 for a metric that could not be set up, 1 for missing values with ``fail_on_missing``, else 0."""
+    """Print what a run stored (values, time per metric, where the results are) and say how it ended.
+
+    Returns:
+        2 for a metric that could not be set up, 1 for missing values with ``fail_on_missing``, else 0.
+    """
     logger.info(
         "run %d: %d utterance jobs, %d rows written, %.1f s", report.run_id, report.jobs, report.rows_written, report.seconds
     )

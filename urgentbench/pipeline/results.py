@@ -192,8 +192,10 @@ def timing_line(seconds: dict[str, tuple[float, int]]) -> str:
 
 
 def results_line(results_dir: str | os.PathLike, suite: str, protocol: str | None = None) -> str:
-    """Where the results are and the command that ranks them, e.g.
-    ``results: results/results.sqlite · leaderboard: urgentbench leaderboard --suite demo``."""
+    """Where the results are and the command that ranks them.
+
+    E.g. ``results: results/results.sqlite · leaderboard: urgentbench leaderboard --suite demo``.
+    """
     options = "" if Path(results_dir) == Path("results") else f" --results-dir {shlex.quote(str(results_dir))}"
     options += f" --protocol {protocol}" if protocol else ""
     return f"results: {store_path(results_dir)} · leaderboard: urgentbench leaderboard --suite {suite}{options}"
