@@ -57,8 +57,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from urgentbench.metrics._threads import resolve_threads
-from urgentbench.metrics.base import BatchItem, Metric, MetricError, Output
+from urgentbench.metrics.base import BatchItem, MetricError, Output
+from urgentbench.metrics.model import ModelMetric
 from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ _POLY_OVRL = (-0.06766283, 1.11546468, 0.04602535)
 _DEVICES = ("cpu", "cuda")
 
 
-class DNSMOS(Metric):
+class DNSMOS(ModelMetric):
     """DNSMOS P.835 SIG/BAK/OVRL and P.808 MOS of the enhanced speech (no reference needed).
 
     Options:
@@ -174,8 +174,6 @@ class DNSMOS(Metric):
         self._mel_basis: np.ndarray | None = None
         self._fft_window: np.ndarray | None = None
         self._hashes: dict[str, str] = {}
-        self._threads = 0
-        self._device = "cpu"
         self._pool: Any = None
 
     @classmethod
@@ -195,10 +193,11 @@ class DNSMOS(Metric):
         import librosa
         import onnxruntime as ort
 
-        from urgentbench.assets import PackagePart, sha256_file
+        from urgentbench.assets import PackagePart
+        from urgentbench.hashing import sha256_file
 
         providers, self._device = _providers(self.options["device"], ort.get_available_providers())
-        self._threads = resolve_threads(self.options["threads"]) or os.cpu_count() or 1
+        self._threads = self.use_threads(torch=False) or os.cpu_count() or 1
         # Every call runs on one onnxruntime thread; on the CPU, independent calls (tiles of
         # the P.835 convolutions, the P.808 model) run side by side on ``threads`` Python
         # threads instead. On the project's shared 2-core VM (benchmarks/dnsmos_batch.py
@@ -254,12 +253,10 @@ class DNSMOS(Metric):
         return {rel.rsplit("/", 1)[-1]: sha for rel, sha in _MODELS.values()}
 
     def provenance(self) -> dict[str, Any]:
-        """Version, options, model sha256s, threads, device and library versions."""
+        """Version, options, model sha256s, device, threads and library versions."""
         prov = super().provenance()
         # setup() refuses any file but the pinned ones, so before setup the pins are what will run
         prov["models"] = dict(self._hashes) or self.model_files(self.options)
-        prov["threads"] = self._threads or "default"
-        prov["device"] = self._device
         return prov
 
     def compute(
