@@ -31,16 +31,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from urgentbench.simulation.degradations import (
-    _PRA_LOCK,
-    BandwidthLimit,
-    Degradation,
-    DegradationParamError,
-    RenderState,
-    Reverb,
-    add_at_snr,
-    snr_speech_power,
-)
+from urgentbench.simulation.degradation_base import Degradation, DegradationParamError, RenderState
+from urgentbench.simulation.degradations import BandwidthLimit
+from urgentbench.simulation.noise import add_at_snr, snr_speech_power
+from urgentbench.simulation.reverb import PRA_LOCK, Reverb
 
 __all__ = ["PRA_CONSTANTS", "BandwidthLimitPoly", "NoiseFile", "ReverbPRA", "read_noise_segment"]
 
@@ -203,7 +197,7 @@ class ReverbPRA(Reverb):
         import pyroomacoustics as pra
 
         e_abs, _ = self.ism_setup()
-        with _PRA_LOCK:
+        with PRA_LOCK:
             saved = {key: pra.constants.get(key) for key in PRA_CONSTANTS}
             try:
                 for key, value in PRA_CONSTANTS.items():
