@@ -229,6 +229,23 @@ def test_torch_tensors_are_accepted(noisy_results, tmp_path):
     assert r.summary().loc["tensor", "si_sdr"] == noisy_results.summary().loc["noisy", "si_sdr"]
 
 
+def test_a_callable_at_its_own_rate(noisy_results, tmp_path):
+    rates = []
+
+    def at_16k(x: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
+        rates.append(sr)
+        return x, sr
+
+    r = urgentbench.evaluate(at_16k, "demo", metrics=["si_sdr"], limit=2, name="narrow", sample_rate=16000,
+                             results_dir=tmp_path, options=QUIET)
+    assert rates == [16000, 16000]  # resampled in (44.1 kHz -> 16 kHz) and back
+    assert set(r.to_pandas()["status"]) == {"ok"}
+    ours, noisy = r.summary().loc["narrow", "si_sdr"], noisy_results.summary().loc["noisy", "si_sdr"]
+    assert ours > noisy  # the round trip through 16 kHz removes the noise above 8 kHz
+    with pytest.raises(ValueError, match="sample_rate= applies to a callable"):
+        urgentbench.evaluate("noisy", "demo", sample_rate=16000, results_dir=tmp_path, limit=1)
+
+
 def test_a_metric_that_cannot_be_set_up_raises_with_the_results(tmp_path):
     class Broken(Metric):
         name = "broken_setup"
