@@ -116,6 +116,7 @@ def test_default_compute_batch_loops_over_compute_and_keeps_errors_per_item():
 @pytest.mark.slow
 def test_dnsmos_batched_equals_one_at_a_time(items):
     from urgentbench.metrics import dnsmos as dnsmos_module
+    from urgentbench.metrics import dnsmos_features
 
     metric = get_metric_class("dnsmos")()
     metric.setup()
@@ -124,7 +125,7 @@ def test_dnsmos_batched_equals_one_at_a_time(items):
     assert_same(single, batched, tuple(o.name for o in metric.outputs), 1e-6)
     assert isinstance(batched[2], MetricError) and isinstance(batched[6], MetricError)
     # the long item spans two windows; all windows of the batch go through each model together
-    assert len(dnsmos_module._windows(items[3].estimate)) == 2
+    assert len(dnsmos_features.windows(items[3].estimate)) == 2
 
     class Counting:  # an onnxruntime session recording each call's batch size
         def __init__(self, session):
@@ -138,7 +139,7 @@ def test_dnsmos_batched_equals_one_at_a_time(items):
     metric._head, metric._p808 = head, p808
     metric.compute_batch(items)
     valid = [i.estimate for k, i in enumerate(items) if k not in (2, 6)]
-    total = sum(len(dnsmos_module._windows(np.asarray(x, dtype=np.float32))) for x in valid)
+    total = sum(len(dnsmos_features.windows(np.asarray(x, dtype=np.float32))) for x in valid)
     batch = dnsmos_module._HEAD_BATCH
     assert total > len(valid) and p808.sizes == [total]
     assert head.sizes == [min(batch, total - k) for k in range(0, total, batch)]

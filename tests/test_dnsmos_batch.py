@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from conftest import load_speech
 
-from urgentbench.metrics import MetricError, get_metric_class
+from urgentbench.metrics import MetricError, dnsmos_features, dnsmos_onnx, get_metric_class
 from urgentbench.metrics import dnsmos as dnsmos_module
 from urgentbench.metrics.base import BatchItem
 
@@ -47,16 +47,16 @@ def test_window_starts_follow_the_official_slicing_including_its_skipped_windows
     for seconds in (9.01, 9.5, 10.0, 12.3, 16.99, 17.0, 18.02, 25.4, 33.0, 140.7):
         length = int(seconds * SR)
         expected = official_window_slices(length)
-        assert dnsmos_module._window_starts(length) == [start for start, _ in expected], seconds
-        assert all(stop - start == dnsmos_module._WINDOW for start, stop in expected)
+        assert dnsmos_features.window_starts(length) == [start for start, _ in expected], seconds
+        assert all(stop - start == dnsmos_features.WINDOW for start, stop in expected)
     # the float product int((idx + 9.01) * 16000) drops windows 7..23 and 119..122
-    starts = dnsmos_module._window_starts(int(140.7 * SR))
+    starts = dnsmos_features.window_starts(int(140.7 * SR))
     assert [s // SR for s in starts][:8] == [0, 1, 2, 3, 4, 5, 6, 24]
     assert 118 * SR in starts and 119 * SR not in starts and 123 * SR in starts
 
 
 def test_stretches_group_overlapping_windows_and_tiles_cover_each_stretch():
-    plan = dnsmos_module._Plan(np.zeros(int(40.5 * SR), dtype=np.float32))
+    plan = dnsmos_features.Plan(np.zeros(int(40.5 * SR), dtype=np.float32))
     plan.first = 5
     stretches = plan.stretches()
     # windows 0..6 overlap one another; 24..30 form a second stretch
@@ -66,7 +66,7 @@ def test_stretches_group_overlapping_windows_and_tiles_cover_each_stretch():
         tiles = dnsmos_module._tiles(n_frames)
         assert tiles[0][0] == 0 and tiles[-1][1] == n_frames
         assert all(a[1] == b[0] for a, b in itertools.pairwise(tiles))
-        halo = dnsmos_module._HALO
+        halo = dnsmos_features.HALO
         for keep_start, keep_stop, lo, hi in tiles:
             assert keep_stop - keep_start <= dnsmos_module._TILE
             assert lo == max(0, keep_start - halo) and hi == min(n_frames, keep_stop + halo)
@@ -80,15 +80,15 @@ def test_p835_split_covers_the_official_graph():
         pytest.skip("speechmos is not installed")
     import onnx
 
-    parts = [onnx.load_from_string(blob) for blob in dnsmos_module._split_p835(path)]
+    parts = [onnx.load_from_string(blob) for blob in dnsmos_onnx.split_p835(path)]
     official = onnx.load(str(path))
     framing = {"Slice", "Reshape", "Concat"}
     official_nodes = sorted(n.name for n in official.graph.node if n.op_type not in framing)
     assert sorted(n.name for p in parts for n in p.graph.node) == official_nodes
     assert [p.graph.input[0].name for p in parts] == [
-        dnsmos_module._T_FRAMES,
-        dnsmos_module._T_LOGSPEC,
-        dnsmos_module._T_CONV,
+        dnsmos_onnx.T_FRAMES,
+        dnsmos_onnx.T_LOGSPEC,
+        dnsmos_onnx.T_CONV,
     ]
     assert parts[-1].graph.output[0].name == official.graph.output[0].name
 
@@ -98,9 +98,9 @@ def test_device_option_errors_are_one_line():
         get_metric_class("dnsmos")(device="tpu").setup()
     with pytest.raises(ValueError, match="'cpu', 'cuda' or 'cuda:N'"):
         get_metric_class("dnsmos")(device="cuda:x").setup()
-    providers, name = dnsmos_module._providers("cuda:1", ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    providers, name = dnsmos_onnx.execution_providers("cuda:1", ["CUDAExecutionProvider", "CPUExecutionProvider"])
     assert name == "cuda:1" and providers[0] == ("CUDAExecutionProvider", {"device_id": 1})
-    assert dnsmos_module._providers("CPU", ["CPUExecutionProvider"]) == (["CPUExecutionProvider"], "cpu")
+    assert dnsmos_onnx.execution_providers("CPU", ["CPUExecutionProvider"]) == (["CPUExecutionProvider"], "cpu")
     import onnxruntime as ort
 
     if "CUDAExecutionProvider" in ort.get_available_providers():
@@ -257,7 +257,7 @@ def test_compute_batch_runs_windows_of_all_utterances_together(dnsmos, clips):
     assert isinstance(batched.pop(2), MetricError)
     for label, result in zip(labels, batched):
         assert_close(result, single[label], label)
-    windows = sum(len(dnsmos_module._windows(clips[label])) for label in labels)
+    windows = sum(len(dnsmos_features.windows(clips[label])) for label in labels)
     assert windows > len(labels)  # several utterances have several windows
     batch = dnsmos_module._HEAD_BATCH
     assert head.sizes == [min(batch, windows - k) for k in range(0, windows, batch)]

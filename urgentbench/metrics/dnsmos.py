@@ -44,6 +44,9 @@ therefore
 Every step is the official arithmetic on the same numbers; on onnxruntime's CPU kernels
 (and numpy's FFT and BLAS) the results are bit-identical to the per-window run, which the
 tests check on real speech (the tolerance they use is 1e-6).
+
+The windows and the models' inputs are :mod:`urgentbench.metrics.dnsmos_features`; the graph
+split and onnxruntime's providers :mod:`urgentbench.metrics.dnsmos_onnx`; this module runs them.
 """
 
 from __future__ import annotations
@@ -52,38 +55,35 @@ import itertools
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from urgentbench.metrics.base import BatchItem, MetricError, Output
+from urgentbench.metrics.dnsmos_features import (
+    FRAMES,
+    HALO,
+    P808_MELS,
+    P808_NFFT,
+    SR,
+    WINDOW,
+    Plan,
+    Stretch,
+    p808_features,
+    repeat,
+)
+from urgentbench.metrics.dnsmos_onnx import (
+    T_CONV,
+    T_FRAMES,
+    T_INPUT,
+    T_LOGSPEC,
+    execution_providers,
+    split_p835,
+)
 from urgentbench.metrics.model import ModelMetric
 from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
-
-_SR = 16000
-#: Window length of the official scorer, in seconds.
-_WINDOW_S = 9.01
-#: Window length in samples.
-_WINDOW = int(_WINDOW_S * _SR)
-#: Frame hop of both models' analysis (10 ms).
-_HOP = 160
-#: Frames of one window seen by either model.
-_FRAMES = 900
-#: P.835 analysis frame (two hops).
-_P835_FRAME = 2 * _HOP
-#: Frames on each side that the four full-resolution 3x3 convolutions of P.835 look at.
-_HALO = 4
-#: P.808 input: 321-point STFT (centred, zero padded), 120 mel bands, 10 ms hop.
-_P808_NFFT = 321
-_P808_MELS = 120
-#: The P.808 model sees the window without its last 10 ms.
-_P808_TRIM = 160
-#: ``librosa.power_to_db`` defaults used by the official code.
-_AMIN = 1e-10
-_TOP_DB = 80.0
 
 #: Most frames of one tile of the P.835 convolutions (longer stretches are cut into tiles).
 _TILE = 2000
@@ -98,13 +98,6 @@ _P808_BATCH = 64
 _SPECTRUM_FRAMES = 20000
 #: Most edge pieces in one call of the P.835 convolutions.
 _EDGE_BATCH = 512
-
-#: Tensors of sig_bak_ovr.onnx where the graph is split.
-_T_INPUT = "input_1"
-_T_FRAMES = "mos_estimator_logpow/concat:0"
-_T_LOGSPEC = "mos_estimator_logpow/truediv:0"
-_T_CONV = "mos_estimator_logpow/conv2d_3/Relu:0"
-_T_OUTPUT = "Identity:0"
 
 #: Official model files (paths inside the speechmos package) and their sha256.
 _MODELS = {
@@ -122,9 +115,6 @@ _MODELS = {
 _POLY_SIG = (-0.08397278, 1.22083953, 0.0052439)
 _POLY_BAK = (-0.13166888, 1.60915514, -0.39604546)
 _POLY_OVRL = (-0.06766283, 1.11546468, 0.04602535)
-
-_DEVICES = ("cpu", "cuda")
-
 
 class DNSMOS(ModelMetric):
     """DNSMOS P.835 SIG/BAK/OVRL and P.808 MOS of the enhanced speech (no reference needed).
@@ -144,7 +134,7 @@ class DNSMOS(ModelMetric):
     )
     category: ClassVar[str] = "non-intrusive"
     needs_reference: ClassVar[bool] = False
-    sample_rate: ClassVar[int | None] = _SR
+    sample_rate: ClassVar[int | None] = SR
     version: ClassVar[str] = "1"
     batch_size: ClassVar[int] = 16
     outputs: ClassVar[tuple[Output, ...]] = (
@@ -178,8 +168,11 @@ class DNSMOS(ModelMetric):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        """``threads``: CPU threads (None: ``$URGENTBENCH_THREADS`` or every core);
-        ``device``: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``."""
+        """The defaults: every core's threads on the CPU.
+
+        ``threads``: CPU threads (None: ``$URGENTBENCH_THREADS`` or every core); ``device``:
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        """
         return {"threads": None, "device": "cpu"}
 
     def setup(self) -> None:
@@ -196,7 +189,7 @@ class DNSMOS(ModelMetric):
         from urgentbench.assets import PackagePart
         from urgentbench.hashing import sha256_file
 
-        providers, self._device = _providers(self.options["device"], ort.get_available_providers())
+        providers, self._device = execution_providers(self.options["device"], ort.get_available_providers())
         self._threads = self.use_threads(torch=False) or os.cpu_count() or 1
         # Every call runs on one onnxruntime thread; on the CPU, independent calls (tiles of
         # the P.835 convolutions, the P.808 model) run side by side on ``threads`` Python
@@ -237,14 +230,14 @@ class DNSMOS(ModelMetric):
                 )
             return sess
 
-        spectrum, convs, head = _split_p835(paths["p835"])
+        spectrum, convs, head = split_p835(paths["p835"])
         self._spectrum, self._convs, self._head = session(spectrum), session(convs), session(head)
         self._p808 = session(str(paths["p808"]))
         # librosa.feature.melspectrogram's filterbank and window (float32 and float64, as there)
-        self._mel_basis = librosa.filters.mel(sr=_SR, n_fft=_P808_NFFT, n_mels=_P808_MELS)
-        self._fft_window = librosa.filters.get_window("hann", _P808_NFFT, fftbins=True)
+        self._mel_basis = librosa.filters.mel(sr=SR, n_fft=P808_NFFT, n_mels=P808_MELS)
+        self._fft_window = librosa.filters.get_window("hann", P808_NFFT, fftbins=True)
         # Warm up (onnxruntime's first run is slow), so that per-utterance timings are steady.
-        self._score([np.zeros(_WINDOW + 2 * _SR, dtype=np.float32)])
+        self._score([np.zeros(WINDOW + 2 * SR, dtype=np.float32)])
         logger.debug("DNSMOS sessions ready on %s (%d threads)", self._device, self._threads)
 
     @classmethod
@@ -320,8 +313,8 @@ class DNSMOS(ModelMetric):
 
     def _check(self, estimate: np.ndarray, sample_rate: int) -> np.ndarray:
         """The waveform as float32, or MetricError for a wrong rate, an empty or non-finite waveform."""
-        if sample_rate != _SR:
-            raise MetricError(f"DNSMOS needs {_SR} Hz audio, got {sample_rate} Hz")
+        if sample_rate != SR:
+            raise MetricError(f"DNSMOS needs {SR} Hz audio, got {sample_rate} Hz")
         x = np.asarray(estimate, dtype=np.float32)
         if x.ndim != 1 or x.size == 0:
             raise MetricError(f"DNSMOS needs a non-empty mono waveform, got shape {x.shape}")
@@ -333,7 +326,7 @@ class DNSMOS(ModelMetric):
         """Mean calibrated (SIG, BAK, OVRL) and P.808 of each waveform over its official windows."""
         if not audios:
             return []
-        plans = [_Plan(_repeat(x)) for x in audios]
+        plans = [Plan(repeat(x)) for x in audios]
         first = 0
         for plan in plans:
             plan.first = first
@@ -357,7 +350,7 @@ class DNSMOS(ModelMetric):
 
     # ------------------------------------------------------------------ P.835
 
-    def _p835_raw(self, plans: list[_Plan]) -> np.ndarray:
+    def _p835_raw(self, plans: list[Plan]) -> np.ndarray:
         """Raw (uncalibrated) P.835 (SIG, BAK, OVRL) of every window of ``plans``, in window order.
 
         Stretches go through the convolutions in groups of at most about _CONV_FRAMES frames
@@ -369,7 +362,7 @@ class DNSMOS(ModelMetric):
         self._log_spectra(stretches)
         raw = np.empty((first, 3), dtype=np.float32)
         head = _HeadBatch(self._head, raw, min(_HEAD_BATCH, first), stretches[0].logspec.shape[1])
-        groups: list[list[_Stretch]] = []
+        groups: list[list[Stretch]] = []
         size = 0
         for stretch in stretches:
             if not groups or size + stretch.n_frames > _CONV_FRAMES:
@@ -387,11 +380,11 @@ class DNSMOS(ModelMetric):
         head.flush()
         return raw
 
-    def _log_spectra(self, stretches: list[_Stretch]) -> None:
+    def _log_spectra(self, stretches: list[Stretch]) -> None:
         """Fill each stretch's log power spectrum (the spectrum part, utterance frames stacked)."""
         frames = np.concatenate([s.frames() for s in stretches])
         spectra = [
-            self._spectrum.run(None, {_T_FRAMES: frames[None, start : start + _SPECTRUM_FRAMES]})[0][0]
+            self._spectrum.run(None, {T_FRAMES: frames[None, start : start + _SPECTRUM_FRAMES]})[0][0]
             for start in range(0, len(frames), _SPECTRUM_FRAMES)
         ]
         logspec = np.concatenate(spectra) if len(spectra) > 1 else spectra[0]
@@ -400,7 +393,7 @@ class DNSMOS(ModelMetric):
             s.logspec = logspec[start : start + s.n_frames]
             start += s.n_frames
 
-    def _convolve(self, stretches: list[_Stretch]) -> None:
+    def _convolve(self, stretches: list[Stretch]) -> None:
         """Fill each stretch's convolution output and its windows' edges.
 
         Tiles of equal length share a call, the edge pieces another; with several threads the
@@ -409,7 +402,7 @@ class DNSMOS(ModelMetric):
         pool = self._executor()
         workers = self._threads if pool is not None else 1
         total = sum(s.n_frames for s in stretches)
-        by_length: dict[int, list[tuple[_Stretch, int, int, int]]] = {}
+        by_length: dict[int, list[tuple[Stretch, int, int, int]]] = {}
         for s in stretches:
             s.conv = np.empty((32, s.n_frames, s.logspec.shape[1]), dtype=np.float32)
             parts = -(-workers * s.n_frames // total)
@@ -421,14 +414,14 @@ class DNSMOS(ModelMetric):
             for start in range(0, len(tiles), per_call):
                 chunk = tiles[start : start + per_call]
                 calls.append(lambda chunk=chunk, length=length: self._convolve_tiles(chunk, length))
-        # A window's first and last _HALO frames see zero padding in the official per-window run.
-        pieces: list[tuple[_Stretch, int, bool]] = []
+        # A window's first and last HALO frames see zero padding in the official per-window run.
+        pieces: list[tuple[Stretch, int, bool]] = []
         for s in stretches:
             for offset in s.offsets:
                 if offset > 0:
                     pieces.append((s, offset, True))
-                if offset + _FRAMES < s.n_frames:
-                    pieces.append((s, offset + _FRAMES - 2 * _HALO, False))
+                if offset + FRAMES < s.n_frames:
+                    pieces.append((s, offset + FRAMES - 2 * HALO, False))
         for start in range(0, len(pieces), _EDGE_BATCH):
             calls.append(lambda chunk=pieces[start : start + _EDGE_BATCH]: self._convolve_edges(chunk))
         if pool is None:
@@ -438,102 +431,50 @@ class DNSMOS(ModelMetric):
             for future in [pool.submit(call) for call in calls]:
                 future.result()
 
-    def _convolve_tiles(self, tiles: list[tuple[_Stretch, int, int, int]], length: int) -> None:
+    def _convolve_tiles(self, tiles: list[tuple[Stretch, int, int, int]], length: int) -> None:
         """One convolution call on tiles of ``length`` frames; keep each tile's own frames."""
         batch = np.stack([s.logspec[lo : lo + length] for s, _, _, lo in tiles])
-        out = self._convs.run(None, {_T_LOGSPEC: batch})[0]
+        out = self._convs.run(None, {T_LOGSPEC: batch})[0]
         for (s, keep_start, keep_stop, lo), o in zip(tiles, out):
             s.conv[:, keep_start:keep_stop] = o[:, keep_start - lo : keep_stop - lo]
 
-    def _convolve_edges(self, pieces: list[tuple[_Stretch, int, bool]]) -> None:
+    def _convolve_edges(self, pieces: list[tuple[Stretch, int, bool]]) -> None:
         """One convolution call on 8-frame pieces at window edges; keep the window's 4 frames."""
-        batch = np.stack([s.logspec[lo : lo + 2 * _HALO] for s, lo, _ in pieces])
-        out = self._convs.run(None, {_T_LOGSPEC: batch})[0]
+        batch = np.stack([s.logspec[lo : lo + 2 * HALO] for s, lo, _ in pieces])
+        out = self._convs.run(None, {T_LOGSPEC: batch})[0]
         for (s, lo, head), o in zip(pieces, out):
-            s.edges[lo] = o[:, :_HALO] if head else o[:, _HALO:]
+            s.edges[lo] = o[:, :HALO] if head else o[:, HALO:]
 
     # ------------------------------------------------------------------ P.808
 
-    def _p808_mos(self, plans: list[_Plan]) -> np.ndarray:
+    def _p808_mos(self, plans: list[Plan]) -> np.ndarray:
         """P.808 MOS of every window of ``plans``, in window order."""
-        features = [self._p808_features(plan) for plan in plans]
+        features = [p808_features(plan, self._mel_basis, self._fft_window) for plan in plans]
         stacked = np.concatenate(features) if len(features) > 1 else features[0]
         out = [
-            self._p808.run(None, {_T_INPUT: stacked[start : start + _P808_BATCH]})[0][:, 0]
+            self._p808.run(None, {T_INPUT: stacked[start : start + _P808_BATCH]})[0][:, 0]
             for start in range(0, len(stacked), _P808_BATCH)
         ]
         return np.concatenate(out)
-
-    def _p808_features(self, plan: _Plan) -> np.ndarray:
-        """P.808 input of each window of ``plan``: (windows, 900, 120) float32.
-
-        Equal to ``(librosa.power_to_db(librosa.feature.melspectrogram(y=window[:-160], sr=16000,
-        n_fft=321, hop_length=160, n_mels=120), ref=np.max) + 40) / 40``, transposed, per window:
-        the spectra of frames shared by overlapping windows are computed once.
-        """
-        half = _P808_NFFT // 2
-        length = _WINDOW - _P808_TRIM
-        audio = plan.audio
-        starts = [s // _HOP for s in plan.starts]  # window starts, in frames
-        # Interior frames (1 .. 898) of a window lie inside it: frame f of the utterance is
-        # centred on sample 160 f. Frames 0 and 899 reach into the window's zero padding.
-        inner = np.unique(np.concatenate([np.arange(f + 1, f + _FRAMES - 1) for f in starts]))
-        frames = np.lib.stride_tricks.sliding_window_view(audio, _P808_NFFT)[inner * _HOP - half]
-        edges = np.zeros((2 * len(starts), _P808_NFFT), dtype=np.float32)
-        for k, sample in enumerate(plan.starts):
-            edges[2 * k, half:] = audio[sample : sample + half + 1]
-            edges[2 * k + 1, : 2 * half] = audio[sample + length - 2 * half : sample + length]
-        mel = self._mel_power(np.concatenate([frames, edges]))
-        # Rows of each window: its first edge, its interior frames, its last edge.
-        position = np.full(inner[-1] + 1, -1, dtype=np.int64)
-        position[inner] = np.arange(len(inner))
-        rows = np.empty((len(starts), _FRAMES), dtype=np.int64)
-        for k, f in enumerate(starts):
-            rows[k, 0] = len(inner) + 2 * k
-            rows[k, 1:-1] = position[f + 1 : f + _FRAMES - 1]
-            rows[k, -1] = len(inner) + 2 * k + 1
-        mel_windows = mel[rows]  # (windows, 900, 120)
-        # librosa.power_to_db(S, ref=np.max, amin=1e-10, top_db=80), one window at a time
-        ref = mel_windows.max(axis=(1, 2), keepdims=True)
-        log_spec = 10.0 * np.log10(np.maximum(_AMIN, mel_windows))
-        log_spec -= 10.0 * np.log10(np.maximum(_AMIN, ref))
-        log_spec = np.maximum(log_spec, log_spec.max(axis=(1, 2), keepdims=True) - _TOP_DB)
-        return np.ascontiguousarray((log_spec + 40) / 40, dtype=np.float32)
-
-    def _mel_power(self, frames: np.ndarray) -> np.ndarray:
-        """Mel power spectrum (rows, 120) of zero-padded 321-sample frames, as librosa computes it.
-
-        librosa windows in float64, stores the STFT as complex64, squares its magnitude in
-        float32 and applies the float32 filterbank with a matrix product; so does this.
-        """
-        out = np.empty((len(frames), _P808_MELS), dtype=np.float32)
-        step = 4096
-        for start in range(0, len(frames), step):
-            windowed = self._fft_window * frames[start : start + step]  # float64, as librosa
-            spectrum = np.fft.rfft(windowed, axis=-1).astype(np.complex64)
-            power = np.abs(spectrum) ** 2.0
-            out[start : start + step] = (self._mel_basis @ power.T).T
-        return out
-
 
 class _HeadBatch:
     """Windows waiting for the P.835 head: their convolution outputs, copied into one batch."""
 
     def __init__(self, session: Any, raw: np.ndarray, size: int, bins: int) -> None:
         self.session, self.raw = session, raw
-        self.batch = np.empty((size, 32, _FRAMES, bins), dtype=np.float32)
+        self.batch = np.empty((size, 32, FRAMES, bins), dtype=np.float32)
         self.rows: list[int] = []
 
-    def add(self, stretch: _Stretch, k: int) -> None:
+    def add(self, stretch: Stretch, k: int) -> None:
         """Queue window ``k`` of ``stretch`` (edges from their 8-frame pieces); run the head when full."""
         b = len(self.rows)
         offset = stretch.offsets[k]
-        self.batch[b] = stretch.conv[:, offset : offset + _FRAMES]
+        self.batch[b] = stretch.conv[:, offset : offset + FRAMES]
         if offset in stretch.edges:
-            self.batch[b, :, :_HALO] = stretch.edges[offset]
-        tail = offset + _FRAMES - 2 * _HALO
+            self.batch[b, :, :HALO] = stretch.edges[offset]
+        tail = offset + FRAMES - 2 * HALO
         if tail in stretch.edges:
-            self.batch[b, :, _FRAMES - _HALO :] = stretch.edges[tail]
+            self.batch[b, :, FRAMES - HALO :] = stretch.edges[tail]
         self.rows.append(stretch.window_index[k])
         if len(self.rows) == len(self.batch):
             self.flush()
@@ -541,68 +482,9 @@ class _HeadBatch:
     def flush(self) -> None:
         """Run the head on the queued windows."""
         if self.rows:
-            out = self.session.run(None, {_T_CONV: self.batch[: len(self.rows)]})[0]
+            out = self.session.run(None, {T_CONV: self.batch[: len(self.rows)]})[0]
             self.raw[self.rows] = out
             self.rows = []
-
-
-@dataclass
-class _Stretch:
-    """Consecutive overlapping windows of one utterance, analysed together.
-
-    ``offsets``: window starts in frames from the stretch start; ``window_index``: each
-    window's row in the batch's output.
-    """
-
-    audio: np.ndarray
-    start: int  # first frame (utterance frame index)
-    n_frames: int
-    offsets: list[int]
-    window_index: list[int]
-    logspec: Any = None
-    conv: Any = None
-    edges: dict[int, np.ndarray] = field(default_factory=dict)
-
-    def frames(self) -> np.ndarray:
-        """The P.835 analysis frames (n_frames, 320): frame f is samples 160 f .. 160 f + 319."""
-        view = np.lib.stride_tricks.sliding_window_view(self.audio, _P835_FRAME)[::_HOP]
-        return view[self.start : self.start + self.n_frames]
-
-
-@dataclass
-class _Plan:
-    """One utterance: its repeated audio, its official window starts (samples) and their rows."""
-
-    audio: np.ndarray
-    starts: list[int] = field(init=False)
-    first: int = 0
-
-    def __post_init__(self) -> None:
-        self.starts = _window_starts(len(self.audio))
-
-    @property
-    def n(self) -> int:
-        """Number of windows."""
-        return len(self.starts)
-
-    @property
-    def rows(self) -> slice:
-        """The rows of this utterance's windows in the batch's outputs (needs ``first`` set)."""
-        return slice(self.first, self.first + self.n)
-
-    def stretches(self) -> list[_Stretch]:
-        """Maximal runs of overlapping windows (needs ``first`` set)."""
-        out: list[_Stretch] = []
-        frames = [s // _HOP for s in self.starts]
-        for k, f in enumerate(frames):
-            if out and f < out[-1].start + out[-1].n_frames:
-                s = out[-1]
-                s.offsets.append(f - s.start)
-                s.window_index.append(self.first + k)
-                s.n_frames = f - s.start + _FRAMES
-            else:
-                out.append(_Stretch(self.audio, f, _FRAMES, [0], [self.first + k]))
-        return out
 
 
 def _tiles(n_frames: int, parts: int = 1) -> list[tuple[int, int, int, int]]:
@@ -610,125 +492,12 @@ def _tiles(n_frames: int, parts: int = 1) -> list[tuple[int, int, int, int]]:
 
     Returns:
         ``(keep_start, keep_stop, lo, hi)`` per tile: frames ``lo:hi`` go through the
-        convolutions and ``keep_start:keep_stop`` of the result are kept; a tile sees _HALO
+        convolutions and ``keep_start:keep_stop`` of the result are kept; a tile sees HALO
         frames of each neighbour, so its kept frames equal those of one run over the stretch.
     """
     n_tiles = min(max(parts, -(-n_frames // _TILE)), n_frames)
     bounds = [round(k * n_frames / n_tiles) for k in range(n_tiles + 1)]
-    return [(a, b, max(0, a - _HALO), min(n_frames, b + _HALO)) for a, b in itertools.pairwise(bounds)]
-
-
-def _providers(device: Any, available: Sequence[str]) -> tuple[list[Any], str]:
-    """onnxruntime providers for the ``device`` option, and the device's canonical name.
-
-    Raises:
-        ValueError: For a device other than cpu, cuda, cuda:N.
-        RuntimeError: For CUDA where onnxruntime has no CUDA execution provider.
-    """
-    text = str(device).strip().lower() if isinstance(device, str) else ""
-    kind, _, index = text.partition(":")
-    if kind not in _DEVICES or (index and (kind == "cpu" or not index.isdigit())):
-        raise ValueError(f"DNSMOS device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if kind == "cpu":
-        return ["CPUExecutionProvider"], "cpu"
-    if "CUDAExecutionProvider" not in available:
-        raise RuntimeError(
-            f"DNSMOS device={device!r} needs onnxruntime's CUDAExecutionProvider, but this "
-            f"onnxruntime has only {', '.join(available)}; "
-            "fix: pip install onnxruntime-gpu (or use device='cpu')"
-        )
-    device_id = int(index or 0)
-    return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"], f"cuda:{device_id}"
-
-
-def _split_p835(path: Any) -> tuple[bytes, bytes, bytes]:
-    """The official P.835 graph as three serialised models: spectrum, convolutions, head.
-
-    spectrum: frames (N, T, 320) -> log10 power spectrum (N, T, 161); convolutions:
-    (N, T, 161) -> the fourth convolution's ReLU output (N, 32, T, 161); head:
-    (N, 32, 900, 161) -> raw (SIG, BAK, OVRL). The framing nodes before the spectrum
-    (Slice, Reshape, Concat) are replaced by :meth:`_Stretch.frames`.
-
-    Raises:
-        RuntimeError: When the graph does not have the expected tensors (another model file).
-    """
-    import onnx
-    from onnx import TensorProto, helper
-
-    model = onnx.load(str(path))
-    graph = model.graph
-    producer = {out: node for node in graph.node for out in node.output}
-    initializers = {init.name: init for init in graph.initializer}
-    for name in (_T_FRAMES, _T_LOGSPEC, _T_CONV, _T_OUTPUT):
-        if name not in producer:
-            raise RuntimeError(
-                f"DNSMOS model {path}: tensor {name!r} not found; is it the official P.835 model?"
-            )
-
-    def part(source: str, target: str, in_shape: list[Any], out_shape: list[Any]) -> tuple[bytes, set[int]]:
-        needed: set[int] = set()
-        stack = [target]
-        while stack:
-            tensor = stack.pop()
-            if tensor == source or tensor in initializers:
-                continue
-            node = producer.get(tensor)
-            if node is None:
-                raise RuntimeError(f"DNSMOS model {path}: {target!r} depends on {tensor!r} beyond {source!r}")
-            if id(node) not in needed:
-                needed.add(id(node))
-                stack.extend(node.input)
-        nodes = [node for node in graph.node if id(node) in needed]
-        used = {name for node in nodes for name in node.input}
-        sub = helper.make_graph(
-            nodes,
-            f"dnsmos_p835_{target}",
-            [helper.make_tensor_value_info(source, TensorProto.FLOAT, in_shape)],
-            [helper.make_tensor_value_info(target, TensorProto.FLOAT, out_shape)],
-            [init for name, init in initializers.items() if name in used],
-        )
-        sub_model = helper.make_model(sub, opset_imports=model.opset_import, ir_version=model.ir_version)
-        return sub_model.SerializeToString(), needed
-
-    spectrum, a = part(_T_FRAMES, _T_LOGSPEC, ["N", "T", _P835_FRAME], ["N", "T", 161])
-    convs, b = part(_T_LOGSPEC, _T_CONV, ["N", "T", 161], ["N", 32, "T", 161])
-    head, c = part(_T_CONV, _T_OUTPUT, ["N", 32, _FRAMES, 161], ["N", 3])
-    framing = {id(node) for node in graph.node} - a - b - c
-    kinds = sorted(node.op_type for node in graph.node if id(node) in framing)
-    if a & b or b & c or a & c or kinds != ["Concat", "Reshape", "Reshape", "Slice", "Slice"]:
-        raise RuntimeError(
-            f"DNSMOS model {path}: unexpected graph structure ({kinds}); is it the official P.835 model?"
-        )
-    return spectrum, convs, head
-
-
-def _repeat(audio: np.ndarray) -> np.ndarray:
-    """Repeat (doubling) a clip shorter than one window, as the official code does."""
-    while len(audio) < _WINDOW:
-        audio = np.append(audio, audio)
-    return audio
-
-
-def _window_starts(length: int) -> list[int]:
-    """Start samples of the official windows of a (repeated) waveform of ``length`` samples.
-
-    As ``dnsmos_local.py``: ``num_hops = int(floor(len / 16000) - 9.01) + 1`` windows
-    ``audio[int(idx * 16000) : int((idx + 9.01) * 16000)]``, keeping only full-length ones
-    (the float product makes some slices one sample short: idx 7 to 23, 119 to 122, ...).
-    """
-    n_windows = int(np.floor(length / _SR) - _WINDOW_S) + 1
-    starts = []
-    for idx in range(n_windows):
-        start, stop = int(idx * _SR), int((idx + _WINDOW_S) * _SR)
-        if min(stop, length) - start == _WINDOW:
-            starts.append(start)
-    return starts
-
-
-def _windows(audio: np.ndarray) -> list[np.ndarray]:
-    """The official 9.01 s windows (1 s hop) of a 16 kHz waveform, short clips repeated first."""
-    audio = _repeat(audio)
-    return [audio[start : start + _WINDOW] for start in _window_starts(len(audio))]
+    return [(a, b, max(0, a - HALO), min(n_frames, b + HALO)) for a, b in itertools.pairwise(bounds)]
 
 
 def _mean_scores(per_window: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
