@@ -15,11 +15,9 @@ from typing import Any
 
 
 def describe(minimum: int) -> str:
-    """``a positive integer`` (minimum 1), ``a non-negative integer`` (0), else ``an integer >= N``."""
+    """``a positive integer`` (minimum 1), else ``an integer >= N`` (``an integer >= 0`` for 0)."""
     if minimum == 1:
         return "a positive integer"
-    if minimum == 0:
-        return "a non-negative integer"
     return f"an integer >= {minimum}"
 
 
