@@ -20,10 +20,32 @@ from conftest import load_speech
 
 from urgentbench.data import masksr2_demo as md
 from urgentbench.data.base import CorpusError
+from urgentbench.data.masksr2_demo.transcripts import TranscriptError, parse_transcripts
+from urgentbench.manifest import read_manifest
 from urgentbench.pipeline.options import RunOptions
 
 #: SNR (dB) of each system's stand-in output; the unprocessed input is at 0 dB.
 STANDIN_SNR = {"MaskSR2-L": 25.0, "MaskSR-L": 18.0, "VoiceFixer": 12.0, "DeepFilterNet3": 8.0, "FRCRN": 10.0, "DEMUCS": 6.0}
+
+#: A copy of the demo page's index.md (its text only): the page every stand-in checkout carries.
+SEED_INDEX = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "masksr2-demo-index.md"
+
+
+def index_md_text() -> str:
+    """The page's index.md: the shared copy, else its intelligibility table rebuilt from the committed manifest."""
+    if SEED_INDEX.is_file():
+        return SEED_INDEX.read_text(encoding="utf-8")
+    rows = "".join(
+        f'<tr><td><audio><source src="For_intelligibility_table/unprocessed/{u.id}.wav"></audio></td>'
+        f"<td></td><th>{u.text}</th><td></td><td></td><th></th></tr>\n"
+        for u in read_manifest(md.SUITES_ROOT / "intelligibility" / "manifest.jsonl") if u.text
+    )
+    return (
+        "#### MaskSR2 vs. MaskSR: Improved Intelligibility\n<table><thead><tr><th>Unprocessed</th><th>Target</th>"
+        "<th>Transcription</th><th>MaskSR-L</th><th>MaskSR2-L</th><th>Improved words</th></tr></thead>\n"
+        f"<tbody>\n{rows}</tbody></table>\n"
+    )
+
 
 #: Files that carry an extra chunk after the data chunk on the page (section 5.7).
 PMX_FILES = {
@@ -83,7 +105,7 @@ def make_standin(root: Path) -> Path:
         sf.write(path, (0.9 * x / np.max(np.abs(x))).astype(np.float32), sr, subtype="PCM_16")
         if row.path in PMX_FILES:
             _append_pmx_chunk(path)
-    (root / "index.md").write_text("stand-in\n")
+    (root / "index.md").write_text(index_md_text(), encoding="utf-8")
     return root
 
 
@@ -305,11 +327,12 @@ def test_committed_suites_match_cards_and_regenerate(tmp_path: Path):
     for name in EXPECTED_UTTERANCES:
         committed = md.SUITES_ROOT / name
         suite = Suite.from_card(committed / "card.yaml")
-        assert suite.name == f"masksr2-demo/{name}" and suite.version == "1.0"
+        assert suite.name == f"masksr2-demo/{name}"
+        assert suite.version == ("1.1" if name == "intelligibility" else "1.0")
         assert file_sha256(suite.manifest_path) == suite.manifest_sha256
         suite.verify()
         assert suite.extra["corpora"] == ["masksr2-demo"]
-        assert "wer" not in suite.metrics
+        assert ("wer" in suite.metrics) == (name == "intelligibility"), name
         for f in ("card.yaml", "manifest.jsonl"):
             assert (tmp_path / name / f).read_bytes() == (committed / f).read_bytes(), f"{name}/{f} is stale"
     assert Suite.from_card(md.SUITES_ROOT / "dns-real" / "card.yaml").metrics == ["dnsmos"]
@@ -362,3 +385,77 @@ def test_cli_builds_the_committed_suites_and_refuses_corpora_without_outputs(
     assert main(["-q", "data", "build-suite", "vctk"]) == 2
     err = capsys.readouterr().err
     assert "corpus 'vctk' publishes no system outputs" in err and "corpus 'vctk' has no suites of its own" in err
+
+
+def test_transcripts_are_parsed_from_the_page():
+    if not SEED_INDEX.is_file():
+        pytest.skip(f"{SEED_INDEX} (the page's index.md) is not here")
+    transcripts = parse_transcripts(SEED_INDEX)
+    assert len(transcripts) == 8
+    assert transcripts["2_simulated"] == "Throughout the centuries, people have explained the rainbow."
+    assert transcripts["10_simulated"] == "I have so much respect for him. His friend"
+    assert transcripts["p364_065_429"] == "It's not going to work."
+    assert list(transcripts)[-2:] == ["p360_354_mic1_1000_cheby1", "p363_283_mic1_1000_cheby1"]
+    # the committed suite carries exactly these, on the clips of the page's table
+    texts = {u.id: u.text for u in read_manifest(md.SUITES_ROOT / "intelligibility" / "manifest.jsonl")}
+    assert {k: v for k, v in texts.items() if v is not None} == transcripts
+    assert texts["p360_018_272"] is None and texts["p374_120_364"] is None
+
+
+def test_a_missing_transcript_is_a_one_line_error(tmp_path: Path):
+    page = index_md_text()
+    empty = tmp_path / "empty" / "index.md"
+    empty.parent.mkdir()
+    empty.write_text(page.replace("<th>I would not do that.</th>", "<th>  </th>"), encoding="utf-8")
+    with pytest.raises(TranscriptError) as err:
+        parse_transcripts(empty.parent)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{empty}:")
+    assert "'p360_354_mic1_1000_cheby1' has no transcription" in message
+    no_table = tmp_path / "index.md"
+    no_table.write_text(page.replace("Transcription", "Words"), encoding="utf-8")
+    with pytest.raises(TranscriptError, match=r"index\.md: no table with a 'Transcription' column"):
+        parse_transcripts(no_table)
+    with pytest.raises(TranscriptError, match="cannot read the page"):
+        parse_transcripts(tmp_path / "absent.md")
+    # the suite builder stops on it too, before writing anything
+    with pytest.raises(TranscriptError):
+        md.build_suites(tmp_path / "suites", source=empty.parent)
+    assert not (tmp_path / "suites").exists()
+
+
+def test_intelligibility_suite_is_built_from_the_checkout(standin: Path, tmp_path: Path):
+    written = md.build_suites(tmp_path, source=standin)
+    for name in EXPECTED_UTTERANCES:
+        for f in ("card.yaml", "manifest.jsonl"):
+            assert (tmp_path / name / f).read_bytes() == (md.SUITES_ROOT / name / f).read_bytes(), f"{name}/{f}"
+    utts = {u.id: u for u in read_manifest(written["intelligibility"].parent / "manifest.jsonl")}
+    assert sum(u.text is not None for u in utts.values()) == 8
+
+
+def test_score_published_intelligibility_stores_wer(prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
+    import sqlite3
+
+    from urgentbench.cli import main
+
+    results = tmp_path / "results"
+    rc = main(["-q", "data", "score-published", "masksr2-demo", "--condition", "intelligibility",
+               "--metrics", "wer", "--limit", "2", "--results-dir", str(results), "--jobs", "1"])
+    assert rc == 0, capsys.readouterr().err
+    with sqlite3.connect(results / "results.sqlite") as db:
+        rows = db.execute(
+            "SELECT system, utt_id, result_json, error FROM scores WHERE suite=? AND suite_version=? AND metric=?",
+            ("masksr2-demo/intelligibility", "1.1", "wer"),
+        ).fetchall()
+    by_system: dict[str, list] = {}
+    for system, utt_id, result, error in rows:
+        assert error is None and result is not None, (system, utt_id, error)
+        by_system.setdefault(system, []).append((utt_id, json.loads(result)))
+    for system in ("MaskSR-L (published)", "MaskSR2-L (published)"):
+        assert sorted(u for u, _ in by_system[system]) == ["10_simulated", "2_simulated"], system
+        for utt_id, values in by_system[system]:
+            # scored against the page's transcript (9 and 8 words), the stand-in speech says something else
+            assert values["wer_ref_words"] == {"10_simulated": 9, "2_simulated": 8}[utt_id]
+            assert isinstance(values["wer"], float) and values["wer"] > 0.5
+            assert isinstance(values["cer"], float) and values["hypothesis"]
+    assert "noisy" in by_system

@@ -92,16 +92,17 @@ from urgentbench.data.masksr2_demo.recipe import (
     natural_key,
 )
 from urgentbench.data.masksr2_demo.scoring import score_published
-from urgentbench.data.masksr2_demo.suite_builder import build_suites
+from urgentbench.data.masksr2_demo.suite_builder import build_suites, intelligibility_transcripts
+from urgentbench.data.masksr2_demo.transcripts import TranscriptError, parse_transcripts
 
 __all__ = [
     "CITATION", "CONDITIONS", "CORPUS_NAME", "DURATION_TOLERANCE_S", "FLAT_SYSTEM_FOLDERS", "FULL_CATEGORIES",
     "FULL_METRICS", "HISTORY_ONLY_INPUTS", "INTELLIGIBILITY_SYSTEM_FOLDERS", "INVENTORY_PATH", "KNOWN_PADDED_OUTPUTS",
     "LICENCE", "NON_INTRUSIVE_CATEGORIES", "NON_INTRUSIVE_METRICS", "OMITTED_CONDITIONS", "PADDING_NOTE", "PAGE_URL",
     "PUBLISHED_DIR", "PUBLISHED_INDEX", "RAW_BASE_URL", "REPOSITORY", "SIBLING_SYSTEMS", "SUITES_ROOT",
-    "SUITE_VERSION", "ConditionPlan", "ConditionSpec", "InventoryRow", "MaskSR2Demo", "PlannedUtterance",
+    "SUITE_VERSION", "ConditionPlan", "ConditionSpec", "InventoryRow", "MaskSR2Demo", "PlannedUtterance", "TranscriptError",
     "build_published", "build_suites", "check_file", "condition_name", "download_copy", "fetch_file",
-    "implied_input_stem", "inventory_sha256", "load_inventory", "natural_key", "output_path", "plan_all",
+    "implied_input_stem", "intelligibility_transcripts", "inventory_sha256", "load_inventory", "natural_key", "output_path", "parse_transcripts", "plan_all",
     "plan_condition", "published_systems", "score_published", "store_metadata", "target_path", "utterance_tags",
     "verify_copy",
 ]

@@ -144,14 +144,15 @@ class PlannedUtterance:
     outputs: dict[str, InventoryRow] = field(default_factory=dict)
     twins: list[str] = field(default_factory=list)
 
-    def to_utterance(self, spec: ConditionSpec) -> Utterance:
-        """The manifest line."""
+    def to_utterance(self, spec: ConditionSpec, text: str | None = None) -> Utterance:
+        """The manifest line (``text``: the clip's transcript, when known)."""
         tags, speaker = utterance_tags(spec, self.label, self.id)
         return Utterance(
             id=self.id,
             sample_rate=spec.sample_rate,
             noisy=f"@{CORPUS_NAME}/{self.input.path}",
             clean=None if self.target is None else f"@{CORPUS_NAME}/{self.target.path}",
+            text=text,
             speaker=speaker,
             tags=tags,
         )

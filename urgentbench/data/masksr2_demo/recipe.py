@@ -142,6 +142,7 @@ class ConditionSpec:
         metrics: Metric names computed.
         categories: URGENT category -> ranked outputs.
         notes: Condition-specific remarks for the card.
+        version: The sub-suite's version (bumped when its manifest changes).
     """
 
     name: str
@@ -151,6 +152,7 @@ class ConditionSpec:
     metrics: tuple[str, ...] = tuple(FULL_METRICS)
     categories: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in FULL_CATEGORIES.items()})
     notes: tuple[str, ...] = ()
+    version: str = SUITE_VERSION
 
 
 def _bwe(fc: int, shown: bool) -> ConditionSpec:
@@ -239,13 +241,18 @@ CONDITIONS: dict[str, ConditionSpec] = {
             description=(
                 "MaskSR2 demo page, the 'Improved Intelligibility' table (MaskSR-L vs MaskSR2-L): 8 GSR-style "
                 "clips (gsr 2 and 10 and six whole VCTK utterances) and the 2 bandwidth-extension-from-1-kHz "
-                "clips, from the page's For_intelligibility_table/ copies, 44.1 kHz. The transcripts the page "
-                "shows are not part of this suite, so WER is not computed."
+                "clips, from the page's For_intelligibility_table/ copies, 44.1 kHz. Each clip of the page's "
+                "table carries the transcription shown in its Transcription column (parsed from the page's "
+                "index.md), so WER and CER are computed as in the paper's table."
             ),
+            metrics=(*FULL_METRICS, "wer"),
+            categories={**{k: list(v) for k, v in FULL_CATEGORIES.items()}, "downstream": ["spk_sim", "wer"]},
+            version="1.1",
             notes=(
-                "No transcripts: the page displays them, but they are not redistributed here. WER/CER needs "
-                "them; with your own transcripts, write a manifest variant with `text` fields (a new suite "
-                "version) and score it with --metrics wer.",
+                "Transcripts: the text of the Transcription column of the page's index.md (urgentbench.data."
+                "masksr2_demo.transcripts), whitespace collapsed, spelt as on the page (the 10_simulated one ends "
+                "mid-sentence). p360_018_272 and p374_120_364 are not in the page's table and have no transcript, "
+                "so WER/CER are not computed for them. Version 1.1 adds the transcripts to version 1.0.",
                 "The FLAC twins of six stems are sample-identical to their WAV files on the page; the manifest "
                 "uses the WAV files and the FLAC files are only verified.",
                 "gsr 2 and 10 and the two bwe-1k clips duplicate items of the gsr and bwe-1k sub-suites.",
