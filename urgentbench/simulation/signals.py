@@ -159,6 +159,7 @@ def band_limit(x: np.ndarray, sample_rate: int, cutoff_hz: float, resampler: str
         sample_rate: Its rate in Hz.
         cutoff_hz: Cut-off in Hz; must be below the Nyquist frequency.
         resampler: One of :data:`BAND_LIMIT_RESAMPLERS`.
+
     Returns:
         The band-limited signal, as long as ``x``.
 
