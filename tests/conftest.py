@@ -41,3 +41,41 @@ def speech16() -> np.ndarray:
 def speech44() -> np.ndarray:
     """Speech a at 44.1 kHz."""
     return load_speech("a", 44100)
+
+
+#: The asset cache the tests started with (``make install`` fetches the pinned upstream-code
+#: assets there), read before any test points ``URGENTBENCH_CACHE`` at a folder of its own.
+_DEFAULT_ASSETS = None
+
+
+def _default_assets() -> Path:
+    global _DEFAULT_ASSETS
+    if _DEFAULT_ASSETS is None:
+        from urgentbench.assets.pins import cache_dir
+
+        _DEFAULT_ASSETS = cache_dir() / "assets"
+    return _DEFAULT_ASSETS
+
+
+#: Upstream code pinned as assets (urgentbench.assets.code): code, not weights, so a test
+#: that starts from an empty cache still has it.
+CODE_ASSETS = ("nisqa-code", "resemblyzer-0.1.4", "denoiser-0.1.5")
+
+
+def seed_code_assets(cache: Path) -> None:
+    """Link the pinned upstream-code assets of the default cache into ``cache``'s assets folder.
+
+    Fails the test (never skips) when one is absent: ``make install`` fetches them.
+    """
+    target = Path(cache) / "assets"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in CODE_ASSETS:
+        source = _default_assets() / name
+        if not source.is_dir():
+            pytest.fail(f"{source} not found: run `urgentbench assets fetch {name}` (make install does)")
+        link = target / name
+        if not link.exists():
+            link.symlink_to(source, target_is_directory=True)
+
+
+_default_assets()  # resolved at collection, before any test changes the environment

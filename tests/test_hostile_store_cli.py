@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import seed_code_assets
 from test_runner import make_suite
 
 from urgentbench.cli import main
@@ -380,6 +381,7 @@ def test_library_entry_points_share_the_integer_check(tmp_path: Path, monkeypatc
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv("URGENTBENCH_CACHE", str(folder))
+    seed_code_assets(folder)
     return folder
 
 

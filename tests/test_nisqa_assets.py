@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CODE_ASSETS, seed_code_assets
 import soundfile as sf
 from conftest import load_speech, white_noise_mix
 
@@ -95,7 +96,9 @@ def restore_nisqa_asset() -> Iterator[None]:
 def nisqa_metric(tmp_path_factory: pytest.TempPathFactory):
     """The nisqa metric, set up once from a copy added to a temporary cache."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("URGENTBENCH_CACHE", str(tmp_path_factory.mktemp("nisqa-cache")))
+        folder = tmp_path_factory.mktemp("nisqa-cache")
+        mp.setenv("URGENTBENCH_CACHE", str(folder))
+        seed_code_assets(folder)
         add("nisqa-v2", shared_file("nisqa.tar"))
         metric = get_metric_class("nisqa")()
         metric.setup()
@@ -191,6 +194,7 @@ def test_nisqa_equals_nisqa_own_prediction(nisqa_metric, tmp_path: Path, rate: i
 @pytest.mark.slow
 def test_runner_scores_equal_nisqa_own_on_the_written_files(cache: Path, tmp_path: Path):
     """Through `urgentbench run` (worker processes, native 44.1 kHz demo audio, no resampling)."""
+    seed_code_assets(cache)
     import json
 
     from urgentbench.store import ResultStore
@@ -423,6 +427,7 @@ def _with_urls(*urls: str) -> Asset:
 
 
 def test_fetch_downloads_from_a_mirror_and_verifies(cache: Path, http_server, restore_nisqa_asset):
+    seed_code_assets(cache)  # NISQA's own code (a pinned release file) is there; its weights are not
     base = f"http://127.0.0.1:{http_server.server_address[1]}"
     http_server.files["w/nisqa.tar"] = shared_file("nisqa.tar").read_bytes()
     # The first mirror answers 404; the second has the file.
@@ -435,7 +440,8 @@ def test_fetch_downloads_from_a_mirror_and_verifies(cache: Path, http_server, re
     assert get_asset("nisqa-v2").status().state == PRESENT
     assert get_metric_class("nisqa").availability().ok
     assert [p for p, _ in http_server.requests] == ["/gone/nisqa.tar", "/w/nisqa.tar"]
-    assert sorted(p.name for p in (cache / "assets").iterdir() if not p.name.endswith(".lock")) == [
+    written = (cache / "assets").iterdir()
+    assert sorted(p.name for p in written if not p.name.endswith(".lock") and p.name not in CODE_ASSETS) == [
         "nisqa-v2"
     ]
     # Present and verified: nothing is downloaded again.

@@ -227,6 +227,8 @@ class NISQA(ModelMetric):
         """Version, options, weights identity, feature settings, device, threads and library versions."""
         prov = super().provenance()
         prov["code"] = NISQA_PACKAGE.provenance()
+        # the release run is the pinned wheel, not an installed distribution: its version from the file name
+        prov.setdefault("packages", {})["nisqa"] = _NISQA_WHEEL.split("-")[1]
         if self._args:
             prov["features"] = {key: self._args.get(key) for key in _FEATURE_KEYS}
         return prov
