@@ -15,18 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from urgentbench.assets.install import copy_hashing, file_lock, install_folder
-from urgentbench.assets.pins import (
-    CORRUPT,
-    MISSING,
-    PINS_FILE,
-    PRESENT,
-    AssetError,
-    AssetFile,
-    AssetStatus,
-    cache_dir,
-    cached_sha256,
-    hash_and_remember,
-)
+from urgentbench.assets import pins as _pins
+from urgentbench.assets.pins import AssetError, AssetFile, AssetStatus
 from urgentbench.assets.sources import DownloadSource, Source
 from urgentbench.hashing import sha256_file
 
@@ -82,7 +72,7 @@ class Asset:
         Returns:
             File name -> ``{"sha256": ..., "size": ...}``; empty when nothing was recorded.
         """
-        path = (folder or self.directory()) / PINS_FILE
+        path = (folder or self.directory()) / _pins.PINS_FILE
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -156,7 +146,7 @@ class Asset:
     # ----------------------------------------------------------------- location and fixes
     def directory(self) -> Path:
         """The cache folder of this asset (may not exist yet)."""
-        return cache_dir() / "assets" / self.name
+        return _pins.cache_dir() / "assets" / self.name
 
     def _local_sources(self) -> list[Source]:
         return [s for s in self.sources if s.local]
@@ -199,7 +189,7 @@ class Asset:
             if expected_size is not None and size != expected_size:
                 return f"{f.name} has {size:,} B, expected {expected_size:,} B"
             if deep:
-                digest = cached_sha256(path) if cached else hash_and_remember(path)
+                digest = _pins.cached_sha256(path) if cached else _pins.hash_and_remember(path)
                 if recorded:
                     if digest != recorded.get("sha256"):
                         return (
@@ -228,11 +218,11 @@ class Asset:
         """
         folder = self.directory()
         if not folder.exists():
-            return AssetStatus(self.name, MISSING, self._missing_reason(), folder, self._buildable())
+            return AssetStatus(self.name, _pins.MISSING, self._missing_reason(), folder, self._buildable())
         problem = self._check_folder(folder, deep, cached=cached)
         if problem is None:
-            return AssetStatus(self.name, PRESENT, "", folder, self._buildable())
-        return AssetStatus(self.name, CORRUPT, problem, folder, self._buildable())
+            return AssetStatus(self.name, _pins.PRESENT, "", folder, self._buildable())
+        return AssetStatus(self.name, _pins.CORRUPT, problem, folder, self._buildable())
 
     def problem(self, deep: bool = True) -> str | None:
         """Say what is wrong with the asset here, with the exact fix commands; None when usable.
@@ -248,9 +238,9 @@ class Asset:
                 always hashes in full before use.
         """
         status = self.status(deep, cached=True)
-        if status.state == PRESENT or (status.state == MISSING and status.buildable):
+        if status.state == _pins.PRESENT or (status.state == _pins.MISSING and status.buildable):
             return None
-        if status.state == CORRUPT:
+        if status.state == _pins.CORRUPT:
             rebuilt = "; it is rebuilt from the installed packages on first use" if status.buildable else ""
             return (
                 f"asset '{self.name}' in {status.folder} is corrupt ({status.detail}){rebuilt}; "
@@ -398,7 +388,7 @@ class Asset:
         """Write the digests of the unpinned files into ``stage`` (trust on first use)."""
         if not recorded:
             return
-        (stage / PINS_FILE).write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+        (stage / _pins.PINS_FILE).write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
         for name, pin in sorted(recorded.items()):
             logger.warning(
                 "asset %s: %s has no published digest; recorded sha256 %s (%s B) on first use",
