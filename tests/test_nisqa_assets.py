@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CODE_ASSETS, seed_code_assets
 import soundfile as sf
-from conftest import load_speech, white_noise_mix
+from conftest import CODE_ASSETS, load_speech, seed_code_assets, white_noise_mix
 
 from urgentbench.assets import (
     CORRUPT,
