@@ -22,10 +22,30 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from urgentbench.assets import get_asset
 from urgentbench.hashing import sha256_file
 from urgentbench.metrics._threads import resolve_threads
-from urgentbench.metrics.base import Metric
+from urgentbench.metrics.base import Metric, MetricError
+
+
+def mono_audio(waveform: np.ndarray, role: str) -> np.ndarray:
+    """``waveform`` as float32 after checking that a speaker or quality model can take it.
+
+    Args:
+        waveform: The audio.
+        role: Which signal it is, for messages (``"enhanced"``, ``"reference"``).
+
+    Raises:
+        MetricError: For an empty or non-mono waveform, or one with NaN or Inf samples.
+    """
+    x = np.asarray(waveform, dtype=np.float32)
+    if x.ndim != 1 or x.size == 0:
+        raise MetricError(f"{role} audio must be a non-empty mono waveform, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise MetricError(f"{role} audio contains NaN or Inf samples")
+    return x
 
 
 def set_torch_threads(threads: int) -> None:

@@ -38,7 +38,7 @@ import numpy as np
 
 from urgentbench.assets import Asset, AssetFile, DownloadSource, get_asset
 from urgentbench.metrics.base import MetricError
-from urgentbench.metrics.model import set_torch_threads
+from urgentbench.metrics.model import mono_audio, set_torch_threads
 from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
@@ -208,11 +208,7 @@ class RawNet3Embedder:
         from urgentbench.metrics._rawnet3_net import min_samples
 
         self.setup()
-        x = np.asarray(waveform, dtype=np.float32)
-        if x.ndim != 1 or x.size == 0:
-            raise MetricError(f"{role} audio must be a non-empty mono waveform, got shape {x.shape}")
-        if not np.all(np.isfinite(x)):
-            raise MetricError(f"{role} audio contains NaN or Inf samples")
+        x = mono_audio(waveform, role)
         if x.size < min_samples():
             raise MetricError(
                 f"{role} audio is {x.size / SAMPLE_RATE * 1000:.1f} ms long; RawNet3 needs at least "

@@ -26,7 +26,7 @@ import numpy as np
 
 from urgentbench.assets import Asset, AssetFile, DownloadSource, PackageCode
 from urgentbench.metrics.base import BatchItem, MetricError, Output, length_buckets
-from urgentbench.metrics.model import ModelMetric
+from urgentbench.metrics.model import ModelMetric, mono_audio
 from urgentbench.requirements import Availability, PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
@@ -203,11 +203,7 @@ class SpeakerSimilarity(ModelMetric):
 
         if self._encoder is None:
             self.setup()
-        x = np.asarray(waveform, dtype=np.float32)
-        if x.ndim != 1 or x.size == 0:
-            raise MetricError(f"{role} audio must be a non-empty mono waveform, got shape {x.shape}")
-        if not np.all(np.isfinite(x)):
-            raise MetricError(f"{role} audio contains NaN or Inf samples")
+        x = mono_audio(waveform, role)
         if not np.any(x):
             raise MetricError(f"{role} audio is silent (all zeros): no speaker embedding")
         trimmed = preprocess_wav(x)  # already 16 kHz: volume normalisation + VAD trimming only
