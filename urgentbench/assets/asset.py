@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from urgentbench.assets.install import copy_hashing, file_lock, install_folder
 from urgentbench.assets import pins as _pins
+from urgentbench.assets.install import copy_hashing, file_lock, install_folder
 from urgentbench.assets.pins import AssetError, AssetFile, AssetStatus
 from urgentbench.assets.sources import DownloadSource, Source
 from urgentbench.hashing import sha256_file
