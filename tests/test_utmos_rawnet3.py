@@ -319,13 +319,16 @@ def test_rawnet3_equals_espnet_recorded_embedding(tmp_path, rawnet3_state):
     x = (0.1 * torch.sin(t * 0.031) + 0.05 * torch.sin(t * 0.17))[None].float()
     with torch.inference_mode():
         e = model(x)[0]
-    # recorded: ESPnet 202402 AsteroidFrontend -> RawNet3Encoder -> ChnAttnStatPooling -> RawNet3Projector
+    # recorded: ESPnet 202402 AsteroidFrontend -> RawNet3Encoder -> ChnAttnStatPooling -> RawNet3Projector.
+    # The seeded random network amplifies float32 rounding: the same code and torch build give
+    # elements up to 2.6e-4 apart on another CPU (and float64 moves them by ~3e-3), so the
+    # tolerance is 1e-3 on elements of an embedding of norm 12.9; a wrong layer is off by O(1).
     assert e.shape == (192,)
     assert e[:6].tolist() == pytest.approx(
-        [0.425998, -0.708823, 0.256151, 0.141337, 0.196229, -0.192985], abs=2e-6
+        [0.425998, -0.708823, 0.256151, 0.141337, 0.196229, -0.192985], abs=1e-3
     )
-    assert float(e.norm()) == pytest.approx(12.887109756469727, rel=1e-5)
-    assert float(e.sum()) == pytest.approx(-20.726943969726562, abs=1e-4)
+    assert float(e.norm()) == pytest.approx(12.887109756469727, rel=1e-4)
+    assert float(e.sum()) == pytest.approx(-20.726943969726562, abs=2e-2)
 
     broken = dict(rawnet3_state)
     del broken["encoder.layer4.bias"]
