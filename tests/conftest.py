@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +80,19 @@ def seed_code_assets(cache: Path) -> None:
 
 
 _default_assets()  # resolved at collection, before any test changes the environment
+
+
+@functools.cache
+def demo_pair(index: int, fs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(clean reference, noisy input) of demo utterance ``index`` rendered and resampled to ``fs``, float32."""
+    from urgentbench.audio import resample
+    from urgentbench.simulation.render import render_utterance
+    from urgentbench.suites import get_suite
+
+    suite = get_suite("demo")
+    utt = suite.utterances()[index]
+    rendered = render_utterance(utt, suite.folder)
+    ref, noisy = rendered.reference, rendered.noisy
+    if fs != utt.sample_rate:
+        ref, noisy = resample(ref, utt.sample_rate, fs), resample(noisy, utt.sample_rate, fs)
+    return ref.astype(np.float32), noisy.astype(np.float32)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import demo_pair
 
 from urgentbench.audio import resample
 from urgentbench.metrics import functional
@@ -37,21 +38,6 @@ def pysptk():
         warnings.simplefilter("ignore")  # pysptk 1.0 imports pkg_resources
         import pysptk as module
     return module
-
-
-@cache
-def demo_pair(index: int, fs: int) -> tuple[np.ndarray, np.ndarray]:
-    """(clean reference, noisy input) of demo utterance ``index`` at ``fs`` (float32)."""
-    from urgentbench.simulation.render import render_utterance
-    from urgentbench.suites import get_suite
-
-    suite = get_suite("demo")
-    utt = suite.utterances()[index]
-    rendered = render_utterance(utt, suite.folder)
-    ref, noisy = rendered.reference, rendered.noisy
-    if fs != utt.sample_rate:
-        ref, noisy = resample(ref, utt.sample_rate, fs), resample(noisy, utt.sample_rate, fs)
-    return ref.astype(np.float32), noisy.astype(np.float32)
 
 
 def frames_of(x: np.ndarray) -> np.ndarray:

@@ -13,31 +13,14 @@ vectors and raises, so here the call runs with numpy 1's reading of ``solve`` re
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import demo_pair
 
-from urgentbench.audio import resample
 from urgentbench.metrics.intrusive import SDR
 from urgentbench.protocols import get_protocol
 from urgentbench.runner import MetricSpec
-
-
-@cache
-def demo_pair(index: int, fs: int) -> tuple[np.ndarray, np.ndarray]:
-    """(clean reference, noisy input) of demo utterance ``index`` at ``fs``, float32 (16-bit grid)."""
-    from urgentbench.simulation.render import render_utterance
-    from urgentbench.suites import get_suite
-
-    suite = get_suite("demo")
-    utt = suite.utterances()[index]
-    rendered = render_utterance(utt, suite.folder)
-    ref, noisy = rendered.reference, rendered.noisy
-    if fs != utt.sample_rate:
-        ref, noisy = resample(ref, utt.sample_rate, fs), resample(noisy, utt.sample_rate, fs)
-    return ref.astype(np.float32), noisy.astype(np.float32)
 
 
 def official_call(ref: np.ndarray, inf: np.ndarray, monkeypatch) -> float:
