@@ -26,6 +26,7 @@ _BUILTIN = {
     "plcmos": "urgentbench.metrics.plcmos:PLCMOS",
     "utmos": "urgentbench.metrics.utmos:UTMOS",
     "spk_sim": "urgentbench.metrics.speaker:SpeakerSimilarity",
+    "emo_sim": "urgentbench.metrics.emotion:EmotionSimilarity",
     "wer": "urgentbench.metrics.asr:WhisperErrorRate",
     "speechbertscore": "urgentbench.metrics.speechbertscore:SpeechBERTScore",
     "lps": "urgentbench.metrics.lps:LPS",
@@ -41,6 +42,7 @@ ASSET_MODULES = (
     "urgentbench.metrics.speaker",
     "urgentbench.metrics.utmos",
     "urgentbench.metrics.rawnet3",
+    "urgentbench.metrics.emotion",
     "urgentbench.metrics._ssl",
 )
 
