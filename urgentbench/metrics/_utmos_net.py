@@ -89,11 +89,11 @@ class _ConvBlock(nn.Module):
 
 
 class _FeatureEncoder(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, channels: int = CONV_LAYERS[0][0]) -> None:
         super().__init__()
         blocks = []
         n_in = 1
-        for i, (channels, kernel, stride) in enumerate(CONV_LAYERS):
+        for i, (_, kernel, stride) in enumerate(CONV_LAYERS):
             blocks.append(_ConvBlock(n_in, channels, kernel, stride, group_norm=i == 0))
             n_in = channels
         self.conv_layers = nn.ModuleList(blocks)
@@ -171,11 +171,11 @@ class _TransformerLayer(nn.Module):
 
 
 class _ContextEncoder(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, dim: int = SSL_DIM, ffn: int = FFN_DIM, heads: int = HEADS, layers: int = LAYERS) -> None:
         super().__init__()
-        self.pos_conv = nn.ModuleList([_WeightNormConv(SSL_DIM, POS_KERNEL, POS_GROUPS)])
-        self.layer_norm = nn.LayerNorm(SSL_DIM)
-        self.layers = nn.ModuleList([_TransformerLayer(SSL_DIM, FFN_DIM, HEADS) for _ in range(LAYERS)])
+        self.pos_conv = nn.ModuleList([_WeightNormConv(dim, POS_KERNEL, POS_GROUPS)])
+        self.layer_norm = nn.LayerNorm(dim)
+        self.layers = nn.ModuleList([_TransformerLayer(dim, ffn, heads) for _ in range(layers)])
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, T, 768) -> (B, T, 768)."""
@@ -187,15 +187,27 @@ class _ContextEncoder(nn.Module):
 
 
 class Wav2Vec2Base(nn.Module):
-    """wav2vec 2.0 base (fairseq layout) returning the last transformer layer's output."""
+    """wav2vec 2.0 base (fairseq layout) returning the last transformer layer's output.
 
-    def __init__(self) -> None:
+    The defaults are the base sizes; smaller ones (feature-encoder ``channels``, model
+    width ``dim``, feed-forward ``ffn``, ``heads``, ``layers``) build the same architecture
+    for tests.
+    """
+
+    def __init__(
+        self,
+        channels: int = CONV_LAYERS[-1][0],
+        dim: int = SSL_DIM,
+        ffn: int = FFN_DIM,
+        heads: int = HEADS,
+        layers: int = LAYERS,
+    ) -> None:
         super().__init__()
-        self.feature_extractor = _FeatureEncoder()
-        self.layer_norm = nn.LayerNorm(CONV_LAYERS[-1][0])
-        self.post_extract_proj = nn.Linear(CONV_LAYERS[-1][0], SSL_DIM)
-        self.encoder = _ContextEncoder()
-        self.mask_emb = nn.Parameter(torch.zeros(SSL_DIM).uniform_())
+        self.feature_extractor = _FeatureEncoder(channels)
+        self.layer_norm = nn.LayerNorm(channels)
+        self.post_extract_proj = nn.Linear(channels, dim)
+        self.encoder = _ContextEncoder(dim, ffn, heads, layers)
+        self.mask_emb = nn.Parameter(torch.zeros(dim).uniform_())
 
     def forward(self, wave: Tensor) -> Tensor:
         """(B, T) 16 kHz samples -> (B, frames, 768)."""
