@@ -265,6 +265,7 @@ ASSET_MODULES = (
     "urgentbench.systems.demucs_assets",
     "urgentbench.systems.voicefixer",
     "urgentbench.systems.masksr.assets",
+    "urgentbench.systems.tfgridnet_assets",
 )
 
 declare_pin_modules(ASSET_MODULES)
