@@ -327,3 +327,17 @@ def test_a_metric_set_up_before_fork_scores_in_the_child(clips):
         child.join(timeout=30)
         if child.is_alive():
             child.kill()
+
+
+def test_without_p808_the_p835_outputs_are_unchanged_and_p808_is_absent(dnsmos, clips):
+    metric = get_metric_class("dnsmos")(threads=1, p808=False)
+    metric.setup()
+    assert metric._p808 is None  # the P.808 model is not even loaded
+    labels = ["speech-16.5s", "short-0.4s"]
+    batched = metric.compute_batch([BatchItem(clips[label], None, SR) for label in labels])
+    for label, result in zip(labels, batched):
+        full = dnsmos.compute(clips[label], None, SR)
+        assert "dnsmos_p808" not in result and "dnsmos_p808" in full
+        assert {k: full[k] for k in OUTPUTS[:3]} == result, label  # bit-identical
+    with pytest.raises(ValueError, match="p808 must be true or false"):
+        get_metric_class("dnsmos")(p808="no")

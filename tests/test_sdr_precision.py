@@ -105,3 +105,28 @@ def test_protocols_pin_float32_and_store_it_apart(name):
     assert dict(spec.options) == {"precision": "float32"}
     assert spec.options_hash != MetricSpec("sdr").options_hash  # never mixed with float64 scores
     assert MetricSpec("sdr").options_hash == MetricSpec("sdr", (("precision", "float64"),)).options_hash
+
+
+def test_sdr_does_not_load_torch_and_equals_fast_bss_eval_with_torch():
+    """A scoring worker imports fast_bss_eval without torch (1.2 s of CPU saved); the values do not change."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from urgentbench.metrics.intrusive import SDR\n"
+        "rng = np.random.default_rng(3)\n"
+        "ref = rng.standard_normal(16000).astype(np.float32)\n"
+        "est = (ref + 0.3 * rng.standard_normal(16000)).astype(np.float32)\n"
+        "vals = [SDR(precision=p).compute(est, ref, 16000)['sdr'] for p in ('float64', 'float32')]\n"
+        "print(repr(vals), 'torch' in sys.modules, sys.modules['fast_bss_eval'].has_torch)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[-2:] == ["False", "False"]  # torch neither imported nor blocked for later
+    rng = np.random.default_rng(3)
+    ref = rng.standard_normal(16000).astype(np.float32)
+    est = (ref + 0.3 * rng.standard_normal(16000)).astype(np.float32)
+    import torch  # noqa: F401  (this process: fast_bss_eval as imported with torch loaded)
+
+    expected = [SDR(precision=p).compute(est, ref, 16000)["sdr"] for p in ("float64", "float32")]
+    assert " ".join(out[:-2]) == repr(expected)

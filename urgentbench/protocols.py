@@ -203,6 +203,7 @@ _OWSM = (
 _DNSMOS = MetricRef(
     "dnsmos_ovrl",
     "dnsmos",
+    {"p808": False},  # the official script runs P.808 and discards it
     official="DNSMOS P.835 sig_bak_ovr.onnx (non-personalised), 16 kHz, 9.01 s windows, OVRL only",
 )
 _NISQA = MetricRef("nisqa_mos", "nisqa", official="NISQA v2.0 weights/nisqa.tar, 48 kHz via NISQA's own loader")

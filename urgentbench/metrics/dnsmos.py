@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -66,7 +67,6 @@ from urgentbench.metrics.dnsmos_features import (
     P808_MELS,
     P808_NFFT,
     SR,
-    WINDOW,
     Plan,
     Stretch,
     p808_features,
@@ -125,6 +125,10 @@ class DNSMOS(ModelMetric):
             cores // jobs) or, outside the runner, every core. The values do not depend on it.
         device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"`` (onnxruntime's CUDA
             execution provider; needs ``onnxruntime-gpu``).
+        p808: Also run the P.808 model (default True). URGENT computes P.808 and discards
+            it (only OVRL is ranked), so the URGENT protocols set False: ``dnsmos_p808`` is
+            then not reported, the P.835 outputs are unchanged, and DNSMOS costs about a
+            sixth less.
     """
 
     name: ClassVar[str] = "dnsmos"
@@ -157,6 +161,8 @@ class DNSMOS(ModelMetric):
 
     def __init__(self, **options: Any):
         super().__init__(**options)
+        if not isinstance(self.options["p808"], bool):
+            raise ValueError(f"dnsmos: p808 must be true or false, got {self.options['p808']!r}")
         self._spectrum: Any = None
         self._convs: Any = None
         self._head: Any = None
@@ -171,9 +177,9 @@ class DNSMOS(ModelMetric):
         """The defaults: every core's threads on the CPU.
 
         ``threads``: CPU threads (None: ``$URGENTBENCH_THREADS`` or every core); ``device``:
-        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; ``p808``: also run the P.808 model.
         """
-        return {"threads": None, "device": "cpu"}
+        return {"threads": None, "device": "cpu", "p808": True}
 
     def setup(self) -> None:
         """Check the model hashes, split the P.835 graph and open the ONNX sessions once.
@@ -232,12 +238,11 @@ class DNSMOS(ModelMetric):
 
         spectrum, convs, head = split_p835(paths["p835"])
         self._spectrum, self._convs, self._head = session(spectrum), session(convs), session(head)
-        self._p808 = session(str(paths["p808"]))
-        # librosa.feature.melspectrogram's filterbank and window (float32 and float64, as there)
-        self._mel_basis = librosa.filters.mel(sr=SR, n_fft=P808_NFFT, n_mels=P808_MELS)
-        self._fft_window = librosa.filters.get_window("hann", P808_NFFT, fftbins=True)
-        # Warm up (onnxruntime's first run is slow), so that per-utterance timings are steady.
-        self._score([np.zeros(WINDOW + 2 * SR, dtype=np.float32)])
+        if self.options["p808"]:
+            self._p808 = session(str(paths["p808"]))
+            # librosa.feature.melspectrogram's filterbank and window (float32 and float64, as there)
+            self._mel_basis = librosa.filters.mel(sr=SR, n_fft=P808_NFFT, n_mels=P808_MELS)
+            self._fft_window = librosa.filters.get_window("hann", P808_NFFT, fftbins=True)
         logger.debug("DNSMOS sessions ready on %s (%d threads)", self._device, self._threads)
 
     @classmethod
@@ -263,7 +268,8 @@ class DNSMOS(ModelMetric):
         """Score one 16 kHz waveform (all its windows through each model in one batch).
 
         Returns:
-            ``dnsmos_ovrl``, ``dnsmos_sig``, ``dnsmos_bak`` and ``dnsmos_p808``.
+            ``dnsmos_ovrl``, ``dnsmos_sig``, ``dnsmos_bak`` and (unless option ``p808``
+            is False) ``dnsmos_p808``.
 
         Raises:
             MetricError: For a wrong rate, an empty or non-finite waveform.
@@ -332,7 +338,10 @@ class DNSMOS(ModelMetric):
             plan.first = first
             first += plan.n
         pool = self._executor()
-        if pool is not None:  # the P.808 model runs beside the P.835 convolutions
+        if not self.options["p808"]:
+            raw = self._p835_raw(plans)
+            mos = np.full(len(raw), np.nan)
+        elif pool is not None:  # the P.808 model runs beside the P.835 convolutions
             p808 = pool.submit(self._p808_mos, plans)
             raw = self._p835_raw(plans)
             mos = p808.result()
@@ -509,4 +518,7 @@ def _mean_scores(per_window: list[tuple[float, float, float, float]]) -> tuple[f
 def _as_outputs(scores: tuple[float, float, float, float]) -> dict[str, float]:
     """Output dict of (SIG, BAK, OVRL, P.808) scores."""
     sig, bak, ovrl, p808 = scores
-    return {"dnsmos_ovrl": ovrl, "dnsmos_sig": sig, "dnsmos_bak": bak, "dnsmos_p808": p808}
+    out = {"dnsmos_ovrl": ovrl, "dnsmos_sig": sig, "dnsmos_bak": bak}
+    if not math.isnan(p808):  # NaN: the P.808 model was not run (option p808=False)
+        out["dnsmos_p808"] = p808
+    return out
