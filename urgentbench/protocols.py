@@ -302,9 +302,11 @@ URGENT2026 = Protocol(
             _UTMOS,
             MetricRef(
                 "scoreq",
-                "",
-                official="SCOREQ natural-domain no-reference model (alessandroragano/scoreq)",
-                deviation="no SCOREQ implementation or checkpoint in urgentbench yet",
+                "scoreq",
+                official=(
+                    "scoreq 1.0.1 Scoreq(data_domain='natural', mode='nr'): adapt_nr_telephone.pt (Zenodo "
+                    "13860326), resampled to 16 kHz, zero-padded to a multiple of 320 samples"
+                ),
             ),
         ),
         "intrusive": (_PESQ, _ESTOI),
@@ -316,9 +318,11 @@ URGENT2026 = Protocol(
             _SPK,
             MetricRef(
                 "emo_sim",
-                "",
-                official="emotion2vec_base utterance embeddings, cosine similarity",
-                deviation="emotion2vec is not available in urgentbench yet",
+                "emo_sim",
+                official=(
+                    "emotion2vec_base.pt (emotion2vec/emotion2vec_base) utterance embeddings (mean over "
+                    "frames) of reference and enhanced speech at 16 kHz, cosine similarity"
+                ),
             ),
             MetricRef(
                 "lid_acc",
