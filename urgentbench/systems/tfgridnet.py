@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from urgentbench.errors import one_line
 from urgentbench.systems.base import System, mono_waveform
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def read_checkpoint(path: str | Path, config: str | Path | None = None):
         TFGridNetV3,
         config_from_espnet,
         separator_state,
+        state_mismatch,
     )
 
     torch = _torch()
@@ -100,14 +102,15 @@ def read_checkpoint(path: str | Path, config: str | Path | None = None):
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"{path}: not a readable checkpoint ({one_line(exc)})") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
     model = TFGridNetV3(cfg)
-    try:
-        model.load_state_dict(separator_state(state, str(path)), strict=True)
-    except RuntimeError as exc:
-        raise ValueError(f"{path}: weights do not fit TF-GridNetV3({cfg}): {exc}") from None
+    weights = separator_state(state, str(path))
+    problem = state_mismatch(model, weights)
+    if problem:
+        raise ValueError(f"{path}: weights do not fit the configuration ({problem})")
+    model.load_state_dict(weights, strict=True)
     return model.eval()
 
 

@@ -268,6 +268,18 @@ def separator_state(state: Mapping[str, Any], label: str) -> dict[str, torch.Ten
     return {k[len(PREFIX):]: v for k, v in state.items()}
 
 
+def state_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str | None:
+    """What keeps ``state`` from loading strictly into ``model``, in one line (None when it fits)."""
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k} {tuple(state[k].shape)} != {own[k]}" for k in sorted(set(own) & set(state))
+              if tuple(state[k].shape) != own[k]]
+    problems = [f"{len(v)} {what} (first: {v[0]})" for what, v in
+                (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes)) if v]
+    return "; ".join(problems) or None
+
+
 def config_from_espnet(config: Mapping[str, Any], label: str) -> TFGridNetConfig:
     """The :class:`TFGridNetConfig` an ESPnet enhancement ``config.yaml`` (parsed) describes.
 
