@@ -34,6 +34,7 @@ PINNED_HASHES = [
     ("demucs-dns64", {"threads": 2}, "93fe3c2fccff"),
     ("demucs-master64", {}, "58171bdf8557"),
     ("demucs-master64", {"checkpoint": "/tmp/x.th"}, "502e60924a10"),
+    ("frcrn", {}, "d4bd26cdf95a"),
     ("masksr-L", {}, "3a74f2f3b92f"),
     ("masksr-M", {}, "bde94b3cd4bb"),
     ("masksr-S", {}, "37516d01cd1a"),
@@ -45,6 +46,8 @@ PINNED_HASHES = [
     ("noisy", {}, "cdf247bde3be"),
     ("nsnet2", {}, "b8a45a1d9ded"),
     ("rnnoise", {}, "3883e30de785"),
+    ("urgent2024-tfgridnet", {}, "df444ac72a8e"),
+    ("urgent2024-tfgridnet", {"normalize_output": False}, "490bc47e3424"),
     ("voicefixer", {}, "921d14027f1f"),
     ("voicefixer", {"chunk_seconds": 24}, "e282a3b47c48"),
     ("wiener", {}, "b4e3f88be821"),
@@ -60,6 +63,7 @@ CLASS_MODULES = (
     "urgentbench.systems.deepfilternet3",
     "urgentbench.systems.demucs",
     "urgentbench.systems.masksr.system",
+    "urgentbench.systems.tfgridnet",
 )
 
 
@@ -80,7 +84,7 @@ def python(code: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 def test_every_builtin_system_has_a_pinned_default_hash():
     assert {name for name, options, _ in PINNED_HASHES if not options} == set(SYSTEMS.names())
-    assert len(SYSTEMS.names()) == 15
+    assert len(SYSTEMS.names()) == 17
 
 
 @pytest.mark.parametrize(("name", "options", "expected"), PINNED_HASHES)
@@ -203,7 +207,7 @@ def test_listing_cards_imports_no_system_code_and_scoring_never_imports_training
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     n, listed, after_build, training = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert n == 15 and listed == []
+    assert n == 17 and listed == []
     assert after_build == ["urgentbench.systems.wiener"]
     assert training is False
 
