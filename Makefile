@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -c constraints.txt -e '.[all,test]'
 	# upstream code that pip cannot install beside urgentbench (nisqa pins torch 2.2.1; resemblyzer asks for
-	# the source-only webrtcvad; denoiser for torchaudio): pinned release files, imported at run time
-	for a in resemblyzer-0.1.4 nisqa-code denoiser-0.1.5; do $(BIN)/urgentbench assets fetch $$a || exit 1; done
+	# the source-only webrtcvad; denoiser for torchaudio; espnet for another torch): pinned release files,
+	# imported at run time
+	for a in resemblyzer-0.1.4 nisqa-code denoiser-0.1.5 espnet-202511; do $(BIN)/urgentbench assets fetch $$a || exit 1; done
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -60,7 +60,7 @@ def _default_assets() -> Path:
 
 #: Upstream code pinned as assets (urgentbench.assets.code): code, not weights, so a test
 #: that starts from an empty cache still has it.
-CODE_ASSETS = ("nisqa-code", "resemblyzer-0.1.4", "denoiser-0.1.5")
+CODE_ASSETS = ("nisqa-code", "resemblyzer-0.1.4", "denoiser-0.1.5", "espnet-202511")
 
 
 def seed_code_assets(cache: Path) -> None:

@@ -25,7 +25,13 @@ from urgentbench.manifest import Transcript
 from urgentbench.metrics import MetricError
 from urgentbench.metrics.owsm_asr import OWSMErrorRate, clean_text, error_counts
 from urgentbench.metrics.owsm_lid import LanguageIDAccuracy, predicted_language
-from urgentbench.metrics.owsm_models import fit_30s, is_long_form, long_form_text, max_len_ratio, owsm_language
+from urgentbench.metrics.owsm_models import (
+    fit_30s,
+    is_long_form,
+    long_form_text,
+    max_len_ratio,
+    owsm_language,
+)
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "urgent2026_track1_evaluation_metrics"
 OFFICIAL = REFERENCE / "evaluation_metrics"
@@ -281,6 +287,17 @@ def test_lid_acc_end_to_end_matches_urgents_first_token(tiny_models, demo_pair_1
         assert row["lid_acc"] == float(token == "<eng>")
         values.append(row)
     assert LanguageIDAccuracy.aggregate("lid_acc", values) == np.mean([r["lid_acc"] for r in values])
+    # a CTC head biased to <eng> on every frame: its output is <eng> alone, right for English only
+    import torch
+
+    model = metric._model.s2t_model
+    with torch.no_grad():
+        model.ctc.ctc_lo.bias[model.token_list.index("<eng>")] += 1e4
+    x = demo_pair_16k[0][0]
+    assert metric.identify(x) == ["<eng>"]
+    assert metric.compute(x, None, SR, transcript=Transcript("text", "en-GB"))["lid_acc"] == 1.0
+    deu = metric.compute(x, None, SR, transcript=Transcript("text", "ger"))
+    assert (deu["lid_acc"], deu["predicted"], deu["language"]) == (0.0, "eng", "deu")
     assert metric.min_samples() == 14 * 160  # conv2d8 needs 15 frames of 10 ms
     with pytest.raises(MetricError, match="too short"):
         metric.compute(np.zeros(2000, np.float32), None, SR, transcript=Transcript("x", "eng"))

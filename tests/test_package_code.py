@@ -132,3 +132,25 @@ def test_the_three_upstream_packages_are_pinned_release_files():
         (f,) = get_asset(code.asset).files
         assert f.name == code.archive == archive and len(f.sha256) == 64 and f.size
         assert get_asset(code.asset).urls[f.name].startswith("https://files.pythonhosted.org/packages/")
+
+
+def test_two_top_level_packages_of_one_wheel_import_each_other(cache):
+    wheel = _wheel(
+        cache / "ubtoy-2.0-py3-none-any.whl",
+        {
+            "ubtoy/__init__.py": "from ubtoysd.base import BASE\nVALUE = BASE + 1\n",
+            "ubtoysd/__init__.py": "",
+            "ubtoysd/base.py": "BASE = 41\n",
+        },
+    )
+    _register("ubtoy2-code", wheel).add(wheel)
+    # a PackageCode naming one package only extracts that one; the one naming both re-extracts
+    alone = PackageCode(asset="ubtoy2-code", archive=wheel.name, package="ubtoysd", prefix="ubtoysd")
+    assert not (alone.source_folder() / "ubtoy").exists()
+    top = PackageCode(asset="ubtoy2-code", archive=wheel.name, package="ubtoy", prefix="ubtoy", also=("ubtoysd",))
+    other = PackageCode(asset="ubtoy2-code", archive=wheel.name, package="ubtoysd", prefix="ubtoysd", also=("ubtoy",))
+    root = top.source_folder()
+    assert root == other.source_folder() and (root / "ubtoysd" / "base.py").is_file()
+    other.load()
+    assert top.load().VALUE == 42
+    assert sys.modules["ubtoysd"].__file__.startswith(str(root))

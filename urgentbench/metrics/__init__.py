@@ -29,6 +29,8 @@ _BUILTIN = {
     "spk_sim": "urgentbench.metrics.speaker:SpeakerSimilarity",
     "emo_sim": "urgentbench.metrics.emotion:EmotionSimilarity",
     "wer": "urgentbench.metrics.asr:WhisperErrorRate",
+    "owsm_wer": "urgentbench.metrics.owsm_asr:OWSMErrorRate",
+    "lid_acc": "urgentbench.metrics.owsm_lid:LanguageIDAccuracy",
     "speechbertscore": "urgentbench.metrics.speechbertscore:SpeechBERTScore",
     "lps": "urgentbench.metrics.lps:LPS",
 }
@@ -46,6 +48,8 @@ ASSET_MODULES = (
     "urgentbench.metrics.rawnet3",
     "urgentbench.metrics.emotion",
     "urgentbench.metrics._ssl",
+    "urgentbench.metrics.espnet_runtime",
+    "urgentbench.metrics.owsm_models",
 )
 
 declare_pin_modules(ASSET_MODULES)
