@@ -31,6 +31,8 @@ it, whose default inference arguments are ``--normalize_output_wav true``):
   so in each overlap the later chunk's first second and the earlier chunk's last second
   are discarded and a 1 s raised-cosine crossfade joins them; the weights sum to one, so
   there is no seam. The peak normalisation is applied once, to the joined output.
+  Memory grows with the chunk: about 0.12 GB per second of input at 16 kHz, 0.36 GB at
+  48 kHz (the BLSTMs' activations over all frames and bins).
 """
 
 from __future__ import annotations
