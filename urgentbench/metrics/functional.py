@@ -171,7 +171,8 @@ def lsd(ref: np.ndarray, est: np.ndarray, fs: int) -> float:
     1. ``est`` is rescaled by the least-squares factor (:func:`least_squares_scale`).
     2. Magnitude spectrograms ``R`` (reference) and ``I`` (estimate) by ``librosa.stft``:
        Hann window, ``n_fft = int(0.032 fs)``, ``hop = int(0.016 fs)``, ``center=True``
-       with zero padding (librosa >= 0.10 default, pinned here).
+       with zero padding (librosa >= 0.10 default, pinned here); computed by
+       :func:`urgentbench.metrics.stft.stft`, bit-identical to it without loading librosa.
     3. Per frame ``t``: ``d_t = sqrt(mean_f [ln(R^2 / (I + eps)^2 + eps)]^2)`` with
        ``eps = 1e-8``; note ``eps`` is added to ``I`` before squaring and again to the ratio.
     4. LSD is the mean of ``d_t`` over frames. Lower is better.
@@ -193,7 +194,7 @@ def lsd(ref: np.ndarray, est: np.ndarray, fs: int) -> float:
     Raises:
         ValueError: For unequal lengths, non-finite input, or a rate too low for the window.
     """
-    import librosa
+    from urgentbench.metrics.stft import stft
 
     ref, est = _pair(ref, est)
     est = least_squares_scale(ref, est)
@@ -201,9 +202,8 @@ def lsd(ref: np.ndarray, est: np.ndarray, fs: int) -> float:
     hop = int(LSD_HOP_S * fs)
     if hop < 1:
         raise ValueError(f"sample rate {fs} Hz is too low for LSD's 16 ms hop")
-    stft: dict[str, Any] = dict(n_fft=n_fft, hop_length=hop, window="hann", center=True, pad_mode="constant")
-    mag_ref = np.abs(librosa.stft(ref, **stft))  # (freq, frames)
-    mag_est = np.abs(librosa.stft(est, **stft))
+    mag_ref = np.abs(stft(ref, n_fft, hop))  # (freq, frames)
+    mag_est = np.abs(stft(est, n_fft, hop))
     log_ratio = np.log(mag_ref**2 / (mag_est + EPS) ** 2 + EPS)
     per_frame = np.sqrt(np.mean(log_ratio**2, axis=0))
     return float(np.mean(per_frame))
