@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from urgentbench.assets import Asset, AssetFile, DownloadSource
+from urgentbench.errors import one_line
 from urgentbench.systems.base import System, mono_waveform
 
 logger = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ def _load(path: Path, trusted: bool) -> Any:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
         if not trusted:
-            raise ValueError(f"{path}: not a readable FRCRN checkpoint ({type(exc).__name__}: {exc})") from exc
+            raise ValueError(f"{path}: not a readable FRCRN checkpoint ({one_line(exc)})") from exc
         logger.debug("%s: weights_only load failed (%s); official sha256, loading fully", path, exc)
         return torch.load(str(path), map_location="cpu", weights_only=False)
 
