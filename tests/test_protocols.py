@@ -33,7 +33,8 @@ def test_editions_follow_the_official_categories():
     assert sbs["urgent2024"] == {"model": "hubert-base", "layer": 8}
     assert sbs["urgent2025"] == sbs["urgent2026"] == {"model": "mhubert-147", "layer": 8}
     # what cannot be computed is said, never silently dropped
-    assert {r.output for r in p26.missing()} == {"lid_acc"}
+    assert all(not p.missing() for p in (p24, p25, p26))  # every ranked metric is computed
+    assert not [r for p in (p24, p25, p26) for r in p.refs() if r.deviation]  # with the official model
     assert all(r.deviation for r in p26.missing())
 
 
@@ -68,8 +69,13 @@ def test_unknown_protocol_suggests():
 def test_show_prints_checkpoints_and_deviations(capsys):
     assert main(["protocols", "show", "urgent2025"]) == 0
     out = capsys.readouterr().out
-    assert "whisper-base-ct2: " + __import__("urgentbench.assets", fromlist=["x"]).get_asset("whisper-base-ct2").sha256 in out
-    assert "deviation: ASR by Whisper base" in out
+    assert "owsm-v3.1-ebf: " in out and "cer: metric owsm_wer (normalizer=whisper_basic, beam_size=5)" in out
+    assert "deviation" not in out and "NOT COMPUTED" not in out
+    assert main(["protocols", "show", "urgent2026"]) == 0
+    out = capsys.readouterr().out
+    for output, model in (("scoreq", "scoreq"), ("emo_sim", "emotion2vec"), ("lid_acc", "owsm_ctc_v4_1B"), ("cer", "OWSM v3.1")):
+        assert f"  {output}: metric " in out and model in out, output
+    assert "deviation" not in out and "NOT COMPUTED" not in out and "whisper-base" not in out
     assert "soxr" in out
     assert main(["protocols", "ls"]) == 0
     assert set(capsys.readouterr().out.split()) >= {f"{p.name}:" for p in (e.load() for e in PROTOCOLS)}
@@ -77,8 +83,10 @@ def test_show_prints_checkpoints_and_deviations(capsys):
 
 def test_resolve_metrics_uses_the_pinned_options():
     suite = get_suite("demo")
-    specs = resolve_metrics(["wer", "pesq"], suite, skip_unavailable=True, protocol="urgent2025")
-    assert dict(next(s for s in specs if s.name == "wer").options) == {"beam_size": 5}
+    specs = resolve_metrics(["owsm_wer", "pesq"], suite, skip_unavailable=True, protocol="urgent2025")
+    assert [dict(s.options) for s in specs if s.name == "owsm_wer"] in ([], [{"normalizer": "whisper_basic", "beam_size": 5}])
+    with pytest.raises(RunError, match="not part of protocol urgent2025"):
+        resolve_metrics(["wer"], suite, protocol="urgent2025")  # Whisper is never substituted
     with pytest.raises(RunError, match="not part of protocol urgent2026"):
         resolve_metrics(["sdr"], suite, protocol="urgent2026")
 
@@ -94,6 +102,9 @@ def test_a_whole_protocol_runs_as_far_as_the_machine_allows(tmp_path, monkeypatc
     assert "urgentbench assets add mhubert-147" in by_metric["speechbertscore"]
     assert "urgentbench assets fetch scoreq-natural-nr" in by_metric["scoreq"]
     assert "urgentbench assets fetch emotion2vec-base" in by_metric["emo_sim"]
+    assert "urgentbench assets fetch owsm-v3.1-ebf" in by_metric["owsm_wer"]
+    assert "urgentbench assets fetch owsm-ctc-v4-1b" in by_metric["lid_acc"]
+    assert "wer" not in names  # no silent Whisper substitute
     # named metrics are still required to be available
     with pytest.raises(RunError, match="utmos22-strong"):
         resolve_metrics(["utmos"], get_suite("demo"), protocol="urgent2026")

@@ -194,11 +194,6 @@ _SOURCES_2026 = (
     "https://github.com/urgent-challenge/urgent2026_challenge_track1/tree/main/evaluation_metrics",
 )
 
-_OWSM = (
-    "ASR by Whisper base (faster-whisper) instead of the official OWSM v3.1 (espnet/owsm_v3.1_ebf), "
-    "which ESPnet cannot run here; numbers are comparable between urgentbench runs, not with the "
-    "official leaderboard"
-)
 
 _DNSMOS = MetricRef(
     "dnsmos_ovrl",
@@ -242,8 +237,9 @@ def _sbs(model: str, official: str) -> MetricRef:
     return MetricRef("speechbertscore", "speechbertscore", {"model": model, "layer": 8}, official=official)
 
 
-def _asr(output: str, official: str) -> MetricRef:
-    return MetricRef(output, "wer", {"beam_size": 5}, official=official, deviation=_OWSM)
+def _asr(output: str, normalizer: str, official: str) -> MetricRef:
+    """OWSM v3.1 (espnet/owsm_v3.1_ebf) through ESPnet's own inference code, as URGENT's calculate_wer.py."""
+    return MetricRef(output, "owsm_wer", {"normalizer": normalizer, "beam_size": 5}, official=official)
 
 
 URGENT2024 = Protocol(
@@ -258,10 +254,10 @@ URGENT2024 = Protocol(
         ),
         "downstream": (
             _SPK,
-            _asr("wer", "OWSM v3.1 beam 5, Whisper English normaliser, corpus WER; ranked as WAcc = 1 - WER"),
+            _asr("wer", "whisper_en", "OWSM v3.1 beam 5, Whisper English normaliser, corpus WER; ranked as WAcc = 1 - WER"),
         ),
     },
-    text_normaliser="Whisper English normaliser (EnglishTextNormalizer, openai-whisper) on reference and hypothesis",
+    text_normaliser="Whisper English normaliser (ESPnet TextCleaner('whisper_en')) on reference and hypothesis",
     decoding={"beam_size": 5, "temperature": 0.0, "language": "en"},
     sources=_SOURCES_2024,
     notes=("POLQA is ranked on the official blind test only; it is proprietary and not computed here.",),
@@ -279,13 +275,13 @@ URGENT2025 = Protocol(
         ),
         "downstream": (
             _SPK,
-            _asr("cer", "OWSM v3.1 beam 5, whisper_basic normaliser, corpus CER; ranked as CAcc = 1 - CER"),
+            _asr("cer", "whisper_basic", "OWSM v3.1 beam 5, whisper_basic normaliser, corpus CER; ranked as CAcc = 1 - CER"),
         ),
     },
-    reported=(_asr("wer", "computed by the official script, not ranked"),),
+    reported=(_asr("wer", "whisper_basic", "computed by the official script, not ranked"),),
     text_normaliser=(
-        "Whisper basic normaliser (BasicTextNormalizer) for CER in the official scripts; urgentbench's "
-        "wer metric applies the Whisper English normaliser to both WER and CER"
+        "Whisper basic normaliser (ESPnet TextCleaner('whisper_basic')) on reference and hypothesis, for CER and "
+        "the reported WER, as the official calculate_wer.py"
     ),
     decoding={"beam_size": 5, "temperature": 0.0},
     sources=_SOURCES_2025,
@@ -326,11 +322,13 @@ URGENT2026 = Protocol(
             ),
             MetricRef(
                 "lid_acc",
-                "",
-                official="OWSM-CTC v4 1B first-token language identification accuracy",
-                deviation="OWSM-CTC cannot run here (ESPnet); not computed",
+                "lid_acc",
+                official=(
+                    "OWSM-CTC v4 1B (espnet/owsm_ctc_v4_1B) greedy CTC with lang_sym <nolang>; the first output "
+                    "token is the predicted language; 1/0 per utterance, mean"
+                ),
             ),
-            _asr("cer", "OWSM v3.1 beam 5, whisper_basic normaliser, corpus CER; ranked as CAcc = 1 - CER"),
+            _asr("cer", "whisper_basic", "OWSM v3.1 beam 5, whisper_basic normaliser, corpus CER; ranked as CAcc = 1 - CER"),
         ),
     },
     text_normaliser=URGENT2025.text_normaliser,
