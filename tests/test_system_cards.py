@@ -64,6 +64,7 @@ CLASS_MODULES = (
     "urgentbench.systems.demucs",
     "urgentbench.systems.masksr.system",
     "urgentbench.systems.tfgridnet",
+    "urgentbench.systems.frcrn",
 )
 
 

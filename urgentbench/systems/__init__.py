@@ -266,7 +266,7 @@ ASSET_MODULES = (
     "urgentbench.systems.voicefixer",
     "urgentbench.systems.masksr.assets",
     "urgentbench.systems.tfgridnet_assets",
-    "urgentbench.systems.frcrn",
+    "urgentbench.systems.frcrn_assets",
 )
 
 declare_pin_modules(ASSET_MODULES)

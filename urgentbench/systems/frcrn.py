@@ -2,8 +2,9 @@
 
 The network is :mod:`urgentbench.systems.frcrn_net` (urgentbench's own implementation with
 the checkpoint's parameter names); the weights are the asset ``frcrn-se-16k``
-(``last_best_checkpoint.pt`` of huggingface.co/alibabasglab/FRCRN_SE_16K, Apache-2.0), or
-a local file given with ``--system-args checkpoint=PATH``.
+(``last_best_checkpoint.pt`` of huggingface.co/alibabasglab/FRCRN_SE_16K, Apache-2.0; pinned
+in :mod:`urgentbench.systems.frcrn_assets`), or a local file given with
+``--system-args checkpoint=PATH``.
 
 What the wrapper does, following ClearerVoice-Studio's inference for this model
 (``clearvoice`` 0.1.2: ``dataloader.audioread`` with ``use_norm``, ``decode_one_audio_frcrn_se_16k``,
@@ -51,15 +52,13 @@ from typing import Any
 
 import numpy as np
 
-from urgentbench.assets import Asset, AssetFile, DownloadSource
 from urgentbench.errors import one_line
 from urgentbench.systems.base import System, mono_waveform
+from urgentbench.systems.frcrn_assets import ASSET, CHECKPOINT_FILE
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
-ASSET = "frcrn-se-16k"
-CHECKPOINT_FILE = "last_best_checkpoint.pt"
 #: Frame length and hop of the model (see :mod:`urgentbench.systems.frcrn_net`).
 WIN, HOP = 640, 320
 #: Upstream ``decode_window`` (1 s) and its stride (0.75 s), which set the padding rule.
@@ -72,29 +71,6 @@ WARMUP_S = 2.0
 FADE_S = 1.0
 TAIL_S = 1.0
 OVERLAP_S = WARMUP_S + FADE_S + TAIL_S
-
-_HF = "https://huggingface.co/alibabasglab/FRCRN_SE_16K/resolve"
-#: The model repository's revision that third-party ports pin for this file; ``main`` is the mirror.
-_HF_REVISION = "3766e6a64b0d8cb58f08d913d617bf129f11ed53"
-
-#: The published checkpoint. Hugging Face's Git LFS record of the file (shown on the
-#: publisher's ClearVoice Space, checkpoints/FRCRN_SE_16K/model.ckpt-88-8491630.pt, 161 MB)
-#: gives its sha256; the size is the one third-party ports of the model repository's copy
-#: record for the same digest.
-FRCRN_ASSET = Asset(
-    name=ASSET,
-    description="FRCRN_SE_16K speech enhancement checkpoint (ClearerVoice-Studio, 16 kHz)",
-    licence="Apache-2.0 (alibabasglab/FRCRN_SE_16K on Hugging Face; ClearerVoice-Studio, Alibaba)",
-    homepage="https://huggingface.co/alibabasglab/FRCRN_SE_16K",
-    files=(AssetFile(CHECKPOINT_FILE, "b22256adbb91b68cf5a3db8f6657a4fb17066eecd5f069803e59c186c1cf3ebb", 161_053_751),),
-    sources=(
-        DownloadSource(
-            urls={CHECKPOINT_FILE: (f"{_HF}/{_HF_REVISION}/{CHECKPOINT_FILE}", f"{_HF}/main/{CHECKPOINT_FILE}")}
-        ),
-    ),
-)
-#: The assets of the FRCRN system (registered by :mod:`urgentbench.systems`).
-ASSET_PINS = ((FRCRN_ASSET, ("frcrn",)),)
 
 #: Upstream registers the U-Net's layers twice (``encoder0`` and ``encoders.0``...); a
 #: state dict saved from it lists both names for the same tensors.
