@@ -403,3 +403,48 @@ def test_demo_run_with_a_random_checkpoint(tmp_path, monkeypatch, capsys):
     with sqlite3.connect(tmp_path / "results" / "results.sqlite") as db:
         rows = db.execute("SELECT system, metric, error, result_json FROM scores").fetchall()
     assert len(rows) == 2 and all(r[:3] == ("frcrn", "pesq", None) and "pesq" in r[3] for r in rows)
+
+
+@pytest.mark.slow
+def test_equals_clearvoice_dccrn_when_its_source_is_given(monkeypatch):
+    """Same random weights in clearvoice's ``DCCRN`` and here: equal outputs (full size).
+
+    clearvoice cannot be installed next to this project, so this runs only when
+    ``URGENTBENCH_CLEARVOICE_SRC`` names its package folder (``clearvoice/`` of the 0.1.2
+    wheel or of a ClearerVoice-Studio checkout, the one holding ``models/frcrn_se``). Measured
+    with the 0.1.2 wheel: 2.2e-5 at most on outputs up to 18 (1.2e-6 relative), and through
+    clearvoice's ``audio_norm`` + ``decode_one_audio_frcrn_se_16k`` against ``enhance``,
+    4e-7 at most on outputs up to 0.22.
+    """
+    import os
+    import sys
+
+    src = os.environ.get("URGENTBENCH_CLEARVOICE_SRC")
+    if not src:
+        pytest.skip("set URGENTBENCH_CLEARVOICE_SRC to clearvoice's package folder to compare with its code")
+    monkeypatch.syspath_prepend(os.path.join(src, "models"))
+    try:
+        from frcrn_se.frcrn import DCCRN
+    finally:  # clearvoice's modules are not kept for other tests
+        for name in [n for n in sys.modules if n == "frcrn_se" or n.startswith("frcrn_se.")]:
+            del sys.modules[name]
+
+    torch.manual_seed(0)
+    theirs = DCCRN(complex=True, model_complexity=45, model_depth=14, log_amp=False, padding_mode="zeros",
+                   win_len=640, win_inc=320, fft_len=640, win_type="hanning")
+    with torch.no_grad():
+        for m in theirs.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+    theirs.eval()
+    state = fr.model_state({"model": {"module." + k: v for k, v in theirs.state_dict().items()}}, "clearvoice")
+    mine = FRCRN()
+    mine.load_state_dict(state, strict=True)
+    x = torch.from_numpy(signal(24_000))[None]
+    with torch.inference_mode():
+        ref = theirs.inference(x).numpy()
+        out = mine.eval()(x)[0].numpy()
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-5 * max(1.0, float(np.abs(ref).max())))
