@@ -341,3 +341,34 @@ def test_without_p808_the_p835_outputs_are_unchanged_and_p808_is_absent(dnsmos, 
         assert {k: full[k] for k in OUTPUTS[:3]} == result, label  # bit-identical
     with pytest.raises(ValueError, match="p808 must be true or false"):
         get_metric_class("dnsmos")(p808="no")
+
+
+def test_split_graph_is_cached_verified_and_loaded_without_onnx(tmp_path, caplog):
+    import subprocess
+    import sys
+
+    from urgentbench.assets import PackagePart
+
+    path = PackagePart("speechmos", "dnsmos_models/sig_bak_ovr.onnx").locate()
+    sha = dnsmos_module._MODELS["p835"][1]
+    fresh = dnsmos_onnx.split_p835(path)
+    assert dnsmos_onnx.split_p835_cached(path, sha, tmp_path) == fresh  # split and written
+    folder = tmp_path / "dnsmos-split" / f"{sha}-v{dnsmos_onnx.SPLIT_VERSION}"
+    assert sorted(p.name for p in folder.iterdir()) == ["convs.onnx", "head.onnx", "parts.json", "spectrum.onnx"]
+    # a worker with a warm cache sets DNSMOS up without importing the onnx package
+    code = (
+        "import sys\n"
+        "from urgentbench.metrics.dnsmos import DNSMOS\n"
+        "m = DNSMOS(threads=1, p808=False); m.setup()\n"
+        "print('onnx' in sys.modules)\n"
+    )
+    env = {**__import__("os").environ, "URGENTBENCH_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
+    # a damaged part is detected, split again and rewritten
+    head = folder / "head.onnx"
+    head.write_bytes(head.read_bytes()[:-10] + b"0123456789")
+    with caplog.at_level(logging.WARNING):
+        assert dnsmos_onnx.split_p835_cached(path, sha, tmp_path) == fresh
+    assert "do not match their sha256" in caplog.text
+    assert head.read_bytes() == fresh[2]

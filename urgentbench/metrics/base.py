@@ -174,6 +174,17 @@ class Metric:
     def setup(self) -> None:
         """Load models; called once per worker process before the first ``compute``."""
 
+    def import_packages(self) -> None:
+        """Import the declared packages now (a worker does it at set-up, so that import time is not kernel time).
+
+        Raises:
+            ImportError: For a package that does not import (``compute`` reports it with its install hint).
+        """
+        import importlib
+
+        for package in self.packages:
+            importlib.import_module(package.module)
+
     def provenance(self) -> dict[str, Any]:
         """Versions and hashes that identify what produced the numbers."""
         from urgentbench.provenance import package_versions

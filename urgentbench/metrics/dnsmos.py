@@ -78,7 +78,7 @@ from urgentbench.metrics.dnsmos_onnx import (
     T_INPUT,
     T_LOGSPEC,
     execution_providers,
-    split_p835,
+    split_p835_cached,
 )
 from urgentbench.metrics.model import ModelMetric
 from urgentbench.requirements import PackageRequirement, pip
@@ -236,7 +236,7 @@ class DNSMOS(ModelMetric):
                 )
             return sess
 
-        spectrum, convs, head = split_p835(paths["p835"])
+        spectrum, convs, head = split_p835_cached(paths["p835"], self._hashes["sig_bak_ovr.onnx"])
         self._spectrum, self._convs, self._head = session(spectrum), session(convs), session(head)
         if self.options["p808"]:
             self._p808 = session(str(paths["p808"]))

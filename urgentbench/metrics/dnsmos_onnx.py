@@ -4,17 +4,40 @@
 spectrum), *convolutions* (-> the fourth convolution's output) and *head* (one 900-frame
 window -> raw SIG, BAK, OVRL); every node of the official graph is in exactly one part,
 except the framing, which :meth:`urgentbench.metrics.dnsmos_features.Stretch.frames` does
-in numpy. :func:`execution_providers` maps the ``device`` option to onnxruntime's execution providers.
+in numpy. :func:`split_p835_cached` keeps the three parts in the cache folder, so that a
+scoring worker loads them without importing the ``onnx`` package (about 1.5 s of CPU per
+worker). :func:`execution_providers` maps the ``device`` option to onnxruntime's execution providers.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from urgentbench.metrics.dnsmos_features import FRAMES, P835_FRAME
 
-__all__ = ["DEVICES", "T_CONV", "T_FRAMES", "T_INPUT", "T_LOGSPEC", "T_OUTPUT", "execution_providers", "split_p835"]
+__all__ = [
+    "DEVICES",
+    "T_CONV",
+    "T_FRAMES",
+    "T_INPUT",
+    "T_LOGSPEC",
+    "T_OUTPUT",
+    "execution_providers",
+    "split_p835",
+    "split_p835_cached",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Version of the split's layout; part of the cache folder's name (raise it when split_p835 changes).
+SPLIT_VERSION = "1"
+_PARTS = ("spectrum", "convs", "head")
 
 #: Tensors of sig_bak_ovr.onnx where the graph is split.
 T_INPUT = "input_1"
@@ -108,3 +131,51 @@ def split_p835(path: Any) -> tuple[bytes, bytes, bytes]:
             f"DNSMOS model {path}: unexpected graph structure ({kinds}); is it the official P.835 model?"
         )
     return spectrum, convs, head
+
+
+def split_p835_cached(path: Any, model_sha256: str, cache: Path | None = None) -> tuple[bytes, bytes, bytes]:
+    """:func:`split_p835` of the verified model ``model_sha256``, kept in the cache folder.
+
+    The parts are stored in ``<cache>/dnsmos-split/<model sha256>-v<SPLIT_VERSION>/`` beside
+    a ``parts.json`` holding each part's sha256; every load checks them, and a missing,
+    damaged or altered part is split again from the model and rewritten atomically. A cache
+    that cannot be written (read-only folder) only costs the split.
+
+    Args:
+        path: The official ``sig_bak_ovr.onnx`` (its sha256 already checked by the caller).
+        model_sha256: That sha256 (names the cache entry).
+        cache: The cache folder (default: urgentbench's, ``$URGENTBENCH_CACHE``).
+    """
+    from urgentbench.assets.pins import cache_dir
+
+    folder = (cache or cache_dir()) / "dnsmos-split" / f"{model_sha256}-v{SPLIT_VERSION}"
+    index = folder / "parts.json"
+    try:
+        expected = json.loads(index.read_text())
+        parts = tuple((folder / f"{name}.onnx").read_bytes() for name in _PARTS)
+        if [hashlib.sha256(p).hexdigest() for p in parts] == [expected[name] for name in _PARTS]:
+            return parts  # type: ignore[return-value]
+        logger.warning("DNSMOS: cached graph parts in %s do not match their sha256; splitting again", folder)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        logger.warning("DNSMOS: cached graph parts in %s unreadable (%s); splitting again", folder, exc)
+    parts = split_p835(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in zip(_PARTS, parts):
+            _write_atomic(folder / f"{name}.onnx", data)
+        digests = {name: hashlib.sha256(data).hexdigest() for name, data in zip(_PARTS, parts)}
+        _write_atomic(index, json.dumps(digests, indent=1).encode())
+    except OSError as exc:
+        logger.info("DNSMOS: could not cache the split graph in %s (%s)", folder, exc)
+    return parts
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

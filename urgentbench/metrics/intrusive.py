@@ -267,6 +267,10 @@ class SDR(IntrusiveMetric):
             precision = self.options["precision"]
             raise ValueError(f"sdr: precision must be one of {', '.join(self.PRECISIONS)}, got {precision!r}")
 
+    def import_packages(self) -> None:
+        """Load fast_bss_eval as :meth:`compute` uses it (without torch when torch is not loaded)."""
+        import_fast_bss_eval()
+
     @classmethod
     def default_options(cls) -> dict[str, Any]:
         """``precision``: ``"float64"`` (default) or ``"float32"`` (the official script's arithmetic)."""

@@ -11,7 +11,6 @@ job alone is a batch of one; the values are the same whatever the batch size (wi
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
 import os
 import sys
@@ -183,11 +182,10 @@ class WorkerState:
             logger.debug("metric %s setup failed: %s", spec.name, traceback.format_exc())
             self.setup_failures[index] = setup_failure_message(spec, exc)
             raise MetricSetupError(self.setup_failures[index]) from exc
-        for package in spec.cls.packages:
-            try:
-                importlib.import_module(package.module)
-            except Exception:  # compute() reports it with the install hint
-                logger.debug("pre-import of %s failed", package.module, exc_info=True)
+        try:
+            metric.import_packages()
+        except Exception:  # compute() reports it with the install hint
+            logger.debug("pre-import of %s's packages failed", spec.name, exc_info=True)
         self.metrics[index] = metric
         return metric, time.perf_counter() - start
 
