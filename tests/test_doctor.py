@@ -64,3 +64,17 @@ def test_missing_packages_are_merged_with_their_users_and_one_pinned_command(cap
 
 def test_report_when_nothing_is_missing():
     assert report([]).startswith("Everything")
+
+
+def test_a_package_imported_without_a_spec_is_available(monkeypatch):
+    """A package that swapped its module for a proxy without __spec__ (humanfriendly, imported by ESPnet)."""
+    import sys
+    import types
+
+    import pytest
+
+    proxy = types.ModuleType("urgentbench_spec_less_module")  # __spec__ is None, as humanfriendly's proxy
+    monkeypatch.setitem(sys.modules, proxy.__name__, proxy)
+    assert PackageRequirement(proxy.__name__, "pip install x").problem() is None
+    pytest.importorskip("humanfriendly")
+    assert PackageRequirement("humanfriendly", "pip install humanfriendly").is_available()

@@ -149,7 +149,7 @@ _BPE = "data/token_list/bpe_unigram50000/bpe.model"
 _STATS = "exp/s2t_stats_raw_bpe50000/train/feats_stats.npz"
 
 
-def _write_folder(root: Path, exp: str, task_cls, cfg: dict, seed: int) -> Path:
+def _write_folder(root: Path, exp: str, task_cls, cfg: dict, seed: int, model_file: str = "model.pth") -> Path:
     """Build ``task_cls``'s model from ``cfg`` (random weights) and save it in the published layout."""
     import torch
     import yaml
@@ -157,10 +157,10 @@ def _write_folder(root: Path, exp: str, task_cls, cfg: dict, seed: int) -> Path:
     torch.manual_seed(seed)
     model = task_cls.build_model(argparse.Namespace(**cfg))
     (root / "exp" / exp).mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), root / "exp" / exp / "model.pth")
+    torch.save(model.state_dict(), root / "exp" / exp / model_file)
     published = {**cfg, "bpemodel": _BPE, "normalize_conf": {"stats_file": _STATS}}  # relative, as on the Hub
     (root / "exp" / exp / "config.yaml").write_text(yaml.safe_dump(published))
-    meta = {"espnet": "202511", "files": {"s2t_model_file": f"exp/{exp}/model.pth"},
+    meta = {"espnet": "202511", "files": {"s2t_model_file": f"exp/{exp}/{model_file}"},
             "yaml_files": {"s2t_train_config": f"exp/{exp}/config.yaml"}}  # fmt: skip
     (root / "meta.yaml").write_text(yaml.safe_dump(meta))
     return root
@@ -184,46 +184,64 @@ def _common_files(root: Path) -> list[str]:
     return ["<blank>", "<unk>", *[p for p in pieces if p not in ("<unk>", "<s>", "</s>")]]
 
 
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    """(OWSM folder, OWSM-CTC folder) with random weights of the real architectures at tiny sizes."""
+#: Published experiment folders and model file names of the two checkpoints (their assets' layout).
+PUBLISHED = {
+    "owsm": ("s2t_train_s2t_ebf_conv2d_size1024_e18_d18_piecewise_lr2e-4_warmup60k_flashattn_raw_bpe50000",
+             "valid.total_count.ave_5best.till45epoch.pth"),
+    "owsm_ctc": ("s2t_train_s2t_multitask-ctc_ebf27_conv2d8_size1024_raw_bpe50000",
+                 "valid.total_count.ave_5best.till40epoch.pth"),
+}  # fmt: skip
+
+
+def write_tiny_owsm(folder: Path, kind: str, *, published: bool = False) -> Path:
+    """A random OWSM (``kind="owsm"``) or OWSM-CTC (``"owsm_ctc"``) model of the real architecture, tiny size.
+
+    With ``published``, the experiment folder and model file carry the Hub repository's
+    names, so the folder can be added as the ``owsm-v3.1-ebf`` / ``owsm-ctc-v4-1b`` asset.
+    """
     from urgentbench.metrics.espnet_runtime import import_espnet
 
     s2t, s2t_ctc = import_espnet("espnet2.tasks.s2t", "espnet2.tasks.s2t_ctc")
-    root = tmp_path_factory.mktemp("owsm")
-    folders = []
-    for name, task, seed in (("owsm", s2t.S2TTask, 0), ("owsm_ctc", s2t_ctc.S2TTask, 1)):
-        folder = root / name
-        folder.mkdir()
-        common = dict(
-            token_list=_common_files(folder), token_type="bpe", bpemodel=str(folder / _BPE), input_size=None,
-            frontend="default", frontend_conf={"n_fft": 512, "win_length": 400, "hop_length": 160, "fs": "16k"},
-            specaug=None, normalize="global_mvn", normalize_conf={"stats_file": str(folder / _STATS)},
-            preprocessor="s2t", preprocessor_conf=_PRE,
+    task, seed = (s2t.S2TTask, 0) if kind == "owsm" else (s2t_ctc.S2TTask, 1)
+    folder.mkdir(parents=True, exist_ok=True)
+    common = dict(
+        token_list=_common_files(folder), token_type="bpe", bpemodel=str(folder / _BPE), input_size=None,
+        frontend="default", frontend_conf={"n_fft": 512, "win_length": 400, "hop_length": 160, "fs": "16k"},
+        specaug=None, normalize="global_mvn", normalize_conf={"stats_file": str(folder / _STATS)},
+        preprocessor="s2t", preprocessor_conf=_PRE,
+    )  # fmt: skip
+    cfg = {**task.get_default_config(), **common}
+    if kind == "owsm":
+        cfg.update(
+            encoder="e_branchformer", encoder_conf={**_EBF, "num_blocks": 2, "input_layer": "conv2d"},
+            decoder="transformer", decoder_conf=dict(attention_heads=2, linear_units=64, num_blocks=2,
+                dropout_rate=0.0, positional_dropout_rate=0.0, self_attention_dropout_rate=0.0,
+                src_attention_dropout_rate=0.0),
+            model="espnet", model_conf=dict(ctc_weight=0.3, lsm_weight=0.1, length_normalized_loss=False,
+                sym_na="<na>"),
         )  # fmt: skip
-        cfg = {**task.get_default_config(), **common}
-        if name == "owsm":
-            cfg.update(
-                encoder="e_branchformer", encoder_conf={**_EBF, "num_blocks": 2, "input_layer": "conv2d"},
-                decoder="transformer", decoder_conf=dict(attention_heads=2, linear_units=64, num_blocks=2,
-                    dropout_rate=0.0, positional_dropout_rate=0.0, self_attention_dropout_rate=0.0,
-                    src_attention_dropout_rate=0.0),
-                model="espnet", model_conf=dict(ctc_weight=0.3, lsm_weight=0.1, length_normalized_loss=False,
-                    sym_na="<na>"),
-            )  # fmt: skip
-            exp = "s2t_train_s2t_ebf_conv2d_tiny_raw_bpe"
-        else:
-            cfg.update(
-                encoder="e_branchformer_ctc", encoder_conf={**_EBF, "num_blocks": 3, "input_layer": "conv2d8",
-                    "interctc_layer_idx": [1, 2], "interctc_use_conditioning": True},
-                promptencoder="transformer", promptencoder_conf=dict(output_size=32, attention_heads=2,
-                    linear_units=64, num_blocks=1, dropout_rate=0.0, positional_dropout_rate=0.0,
-                    attention_dropout_rate=0.0, normalize_before=True),
-                model="espnet_ctc", model_conf=dict(interctc_weight=0.5, ctc_asr_only=[True, False], sym_na="<na>"),
-            )  # fmt: skip
-            exp = "s2t_train_s2t_multitask-ctc_ebf_conv2d8_tiny_raw_bpe"
-        folders.append(_write_folder(folder, exp, task, cfg, seed))
-    return tuple(folders)
+        exp = "s2t_train_s2t_ebf_conv2d_tiny_raw_bpe"
+    else:
+        cfg.update(
+            encoder="e_branchformer_ctc", encoder_conf={**_EBF, "num_blocks": 3, "input_layer": "conv2d8",
+                "interctc_layer_idx": [1, 2], "interctc_use_conditioning": True},
+            promptencoder="transformer", promptencoder_conf=dict(output_size=32, attention_heads=2,
+                linear_units=64, num_blocks=1, dropout_rate=0.0, positional_dropout_rate=0.0,
+                attention_dropout_rate=0.0, normalize_before=True),
+            model="espnet_ctc", model_conf=dict(interctc_weight=0.5, ctc_asr_only=[True, False], sym_na="<na>"),
+        )  # fmt: skip
+        exp = "s2t_train_s2t_multitask-ctc_ebf_conv2d8_tiny_raw_bpe"
+    model_file = "model.pth"
+    if published:
+        exp, model_file = PUBLISHED[kind]
+    return _write_folder(folder, exp, task, cfg, seed, model_file)
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """(OWSM folder, OWSM-CTC folder) with random weights of the real architectures at tiny sizes."""
+    root = tmp_path_factory.mktemp("owsm")
+    return write_tiny_owsm(root / "owsm", "owsm"), write_tiny_owsm(root / "owsm_ctc", "owsm_ctc")
 
 
 def _official(module: str):

@@ -53,10 +53,7 @@ def _old_style_state_dict(model) -> dict:
 @pytest.fixture(scope="session")
 def hubert_dir(tmp_path_factory):
     """A tiny HuBERT (10 layers) saved like utter-project/mHuBERT-147 (config.json + model.safetensors)."""
-    folder = tmp_path_factory.mktemp("tiny-hubert")
-    torch.manual_seed(0)
-    transformers.HubertModel(_hubert_config()).eval().save_pretrained(folder)
-    return folder
+    return write_tiny_hubert(tmp_path_factory.mktemp("tiny-hubert"))
 
 
 @pytest.fixture(scope="session")
@@ -69,10 +66,16 @@ def hubert_bin_dir(tmp_path_factory, hubert_dir):
     return folder
 
 
-@pytest.fixture(scope="session")
-def ctc_dir(tmp_path_factory):
-    """A tiny Wav2Vec2ForCTC phoneme recogniser laid out like facebook/wav2vec2-lv-60-espeak-cv-ft."""
-    folder = tmp_path_factory.mktemp("tiny-w2v2-ctc")
+def write_tiny_hubert(folder):
+    """A tiny HuBERT (10 layers, seed 0) saved like utter-project/mHuBERT-147 (config.json + model.safetensors)."""
+    torch.manual_seed(0)
+    transformers.HubertModel(_hubert_config()).eval().save_pretrained(folder)
+    return folder
+
+
+def write_tiny_phoneme_ctc(folder):
+    """A tiny Wav2Vec2ForCTC phoneme recogniser (seed 1) laid out like facebook/wav2vec2-lv-60-espeak-cv-ft."""
+    folder.mkdir(parents=True, exist_ok=True)
     config = transformers.Wav2Vec2Config(
         vocab_size=len(VOCAB),
         hidden_size=32,
@@ -117,6 +120,12 @@ def ctc_dir(tmp_path_factory):
         )
     )
     return folder
+
+
+@pytest.fixture(scope="session")
+def ctc_dir(tmp_path_factory):
+    """A tiny Wav2Vec2ForCTC phoneme recogniser laid out like facebook/wav2vec2-lv-60-espeak-cv-ft."""
+    return write_tiny_phoneme_ctc(tmp_path_factory.mktemp("tiny-w2v2-ctc"))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ that fixes it.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from dataclasses import dataclass, field
 
 
@@ -26,6 +27,10 @@ class PackageRequirement:
 
     def is_available(self) -> bool:
         """Return True when the module can be imported (without importing it)."""
+        if sys.modules.get(self.module) is not None:
+            # imported already; find_spec would raise for a package that replaced its module
+            # object and left no __spec__ (humanfriendly's deprecation proxy, which ESPnet imports)
+            return True
         try:
             return importlib.util.find_spec(self.module) is not None
         except (ImportError, ValueError):
