@@ -6,8 +6,9 @@ outputs, interleaved A B A B ... (``--reps`` repetitions of each), and prints:
 
 - per-metric max / mean absolute differences of the values, per utterance matched by id
   (PESQ, ESTOI, SDR, MCD, LSD, DNSMOS OVRL), with the issue's tolerances;
-- the SDR spread: the official float32 SDR (numpy 1.26) against urgentbench's default, against
-  ``urgentbench score --protocol urgent2025``, and against the same float32 call under numpy 2;
+- the SDR spread: the official float32 SDR (numpy 1.26) against ``urgentbench score --protocol
+  urgent2025`` (the timed runs), against urgentbench's float64 default, and against the same
+  float32 call under numpy 2;
 - wall-time ratios official / urgentbench (of the minima and of the medians) for one system
   (one submission) and several systems sharing the references, at 44.1 kHz and 16 kHz;
 - urgentbench's harness overhead: wall time against its own per-row kernel seconds (the
@@ -19,9 +20,12 @@ What is timed
     official   ``calculate_intrusive_se_metrics.py --nj J --chunksize C`` then J processes of
                ``calculate_nonintrusive_dnsmos.py --nsplits J --job k`` side by side (the way
                the scripts' README runs them), one system after another.
-    urgentbench ``urgentbench score --jobs J --metrics pesq,estoi,sdr,mcd,lsd,dnsmos`` into a
-               fresh results folder each repetition (it holds the rendered inputs, but no
-               scores and no reference-state cache), one call per system into the same folder.
+    urgentbench ``urgentbench score --jobs J --protocol urgent2025 --metrics pesq,estoi,sdr,mcd,lsd,dnsmos``
+               (the official values' configuration: float32 SDR; DNSMOS without the P.808 model the
+               official script runs and discards) into a fresh results folder each repetition (it
+               holds the rendered inputs, but no scores and no reference-state cache), one call per
+               system into the same folder. Its one-time caches outside the results folder (DNSMOS's
+               split graph) are made by the warm-up, as the side venv's numba cache is.
     Both sides run with the machine's environment as it is (no thread settings imposed), after
     one untimed warm-up run of each on two utterances (a fresh side venv compiles and caches
     librosa's numba code on first use, which added about 100 s to the first official run).
@@ -89,6 +93,9 @@ OFFICIAL_DIR = REPO.parent / "shared" / "reference" / "urgent2025_evaluation_met
 INTRUSIVE_SCRIPT = "calculate_intrusive_se_metrics.py"
 DNSMOS_SCRIPT = "calculate_nonintrusive_dnsmos.py"
 OUR_METRICS = "pesq,estoi,sdr,mcd,lsd,dnsmos"
+#: urgentbench is timed as a participant reproduces the official values: the URGENT 2025 protocol
+#: (float32 SDR as the official script; DNSMOS without the P.808 model the script runs and discards)
+PROTOCOL_ARGS = ["--protocol", "urgent2025"]
 SUITE_16K = "bench-official-16k"
 
 #: Official output file stem -> (urgentbench metric, field of its stored result).
@@ -644,7 +651,7 @@ def warm_up(off: Official, m: Material, out: Path, urgentbench: str, jobs: int, 
     inf_scp.write_text("".join(f"{u} {m.outputs['noisy'] / f'{u}.flac'}\n" for u in m.ids[:n]))
     print("warm-up (untimed) ...", flush=True)
     run_official_system(off, ref_scp, inf_scp, out / "official", n)
-    run_ours(urgentbench, m, ["noisy"], fresh_results(m, out / "urgentbench"), jobs, env, ["--limit", str(n)])
+    run_ours(urgentbench, m, ["noisy"], fresh_results(m, out / "urgentbench"), jobs, env, ["--limit", str(n), *PROTOCOL_ARGS])
 
 
 def bench_case(off: Official, m: Material, case: str, systems: list[str], out: Path, reps: int, urgentbench: str,
@@ -664,7 +671,7 @@ def bench_case(off: Official, m: Material, case: str, systems: list[str], out: P
         total, intrusive, dnsmos = run_official(off, m, systems, out_off)
         t_off.append(total)
         off_parts.append({"intrusive_s": intrusive, "dnsmos_s": dnsmos})
-        wall = run_ours(urgentbench, m, systems, fresh_results(m, res), jobs, env)
+        wall = run_ours(urgentbench, m, systems, fresh_results(m, res), jobs, env, PROTOCOL_ARGS)
         t_ours.append(wall)
         kernel, inproc = kernel_seconds(res)
         per_worker = kernel / jobs
@@ -696,25 +703,25 @@ def bench_case(off: Official, m: Material, case: str, systems: list[str], out: P
         "urgentbench_overhead": overhead, "overhead_pct_median": med,
         "differences": {k: d.to_dict() for k, d in diffs.items()},
         "values_within_tolerance": all(d.within is not False for d in diffs.values()),
-        "sdr_spread": sdr_spread(m, systems, official_vals.get("SDR", {}), diffs.get("SDR"), out / "urgentbench-protocol",
+        "sdr_spread": sdr_spread(m, systems, official_vals.get("SDR", {}), diffs.get("SDR"), out / "urgentbench-default",
                                  urgentbench, jobs, env),
     }
 
 
-def sdr_spread(m: Material, systems: list[str], official_sdr: Mapping[str, float], default: Difference | None,
-               proto: Path, urgentbench: str, jobs: int, env: dict[str, str]) -> dict:
+def sdr_spread(m: Material, systems: list[str], official_sdr: Mapping[str, float], protocol: Difference | None,
+               default_dir: Path, urgentbench: str, jobs: int, env: dict[str, str]) -> dict:
     """Untimed: the official float32 SDR (numpy 1.26) against urgentbench's three ways of computing it.
 
-    Against urgentbench's default, against ``--protocol urgent2025``, and against the same float32
-    call under numpy 2.
+    Against ``--protocol urgent2025`` (the timed runs: float32, as the official script), against
+    urgentbench's default (float64, an extra untimed run), and against the same float32 call under numpy 2.
     """
-    if proto.exists():
-        shutil.rmtree(proto)
-    run_ours(urgentbench, m, systems, fresh_results(m, proto), jobs, env, ["--protocol", "urgent2025"], metrics="sdr")
+    if default_dir.exists():
+        shutil.rmtree(default_dir)
+    run_ours(urgentbench, m, systems, fresh_results(m, default_dir), jobs, env, [], metrics="sdr")
     spread = {
-        "urgentbench_default": default.to_dict() if default else None,
-        "urgentbench_protocol_urgent2025": compare_values(
-            "SDR", official_sdr, read_ours(proto, prefix_system=True).get("SDR", {})).to_dict(),
+        "urgentbench_protocol_urgent2025": protocol.to_dict() if protocol else None,
+        "urgentbench_default_float64": compare_values(
+            "SDR", official_sdr, read_ours(default_dir, prefix_system=True).get("SDR", {})).to_dict(),
         "official_call_float32_numpy2": compare_values("SDR", official_sdr, sdr_float32_numpy2(m, systems)).to_dict(),
     }
     print("  SDR spread, official float32 (numpy 1.26) against:")
