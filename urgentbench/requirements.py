@@ -67,10 +67,14 @@ class Availability:
 
 
 def check_requirements(packages: list[PackageRequirement], assets: list[object] = ()) -> Availability:
-    """Check packages and assets (objects with a ``problem()`` method) for availability."""
+    """Check packages and assets (objects with a ``problem()`` method) for availability.
+
+    A problem reported twice (upstream code declared as a package and loaded as an asset,
+    as ESPnet's wheel for the OWSM metrics) is listed once.
+    """
     problems = [p for p in (req.problem() for req in packages) if p]
     problems += [p for p in (asset.problem() for asset in assets) if p]  # type: ignore[attr-defined]
-    return Availability(problems)
+    return Availability(list(dict.fromkeys(problems)))
 
 
 class MissingRequirementError(RuntimeError):
