@@ -382,7 +382,7 @@ def test_run_says_time_per_metric_and_where_the_results_are(tmp_path, capsys, mo
     (["ls", "metrics"], False, False),
 ])
 def test_quiet_and_verbose_work_before_and_after_the_sub_command(argv, verbose, quiet):
-    from urgentbench.cli.main import build_parser
+    from urgentbench.cli.command import build_parser
 
     args = build_parser().parse_args(argv)
     assert (args.verbose, args.quiet) == (verbose, quiet)

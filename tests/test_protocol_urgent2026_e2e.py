@@ -22,7 +22,7 @@ import yaml
 from urgent2026_assets import MODEL_ASSETS, tiny_urgent2026_assets
 
 import urgentbench
-from urgentbench.cli.main import main
+from urgentbench.cli import main
 from urgentbench.manifest import write_manifest
 from urgentbench.protocols import get_protocol
 from urgentbench.report.schema import Leaderboard

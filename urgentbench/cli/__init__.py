@@ -1,6 +1,6 @@
 """The ``urgentbench`` command: one module per command group, each adding its own sub-commands.
 
-- :mod:`.main`: the parser, ``main`` (the console entry point) and the one-line errors;
+- :mod:`.command`: the parser, ``main`` (the console entry point) and the one-line errors;
 - :mod:`.options`: the shared run/score options, made from :class:`~urgentbench.pipeline.options.RunOptions`;
 - :mod:`.scoring`: ``run``, ``score``, ``check``, ``enhance``;
 - :mod:`.listings`: ``ls``, ``protocols``;
@@ -23,13 +23,20 @@ def main(argv: list[str] | None = None) -> int:
     process re-imports the ``urgentbench`` script, which imports this package, and must
     not pay for every command's imports (about 0.4 s each).
     """
-    from urgentbench.cli.main import main as run_main
+    import os
+    import sys
 
-    return run_main(argv)
+    from urgentbench.cli.command import main as run_main
+
+    try:
+        return run_main(argv)
+    except BrokenPipeError:  # `urgentbench ls | head`: the reader has gone; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def build_parser() -> Any:
-    """The ``urgentbench`` argument parser (:func:`urgentbench.cli.main.build_parser`)."""
-    from urgentbench.cli.main import build_parser as build
+    """The ``urgentbench`` argument parser (:func:`urgentbench.cli.command.build_parser`)."""
+    from urgentbench.cli.command import build_parser as build
 
     return build()

@@ -2,6 +2,6 @@
 
 import sys
 
-from urgentbench.cli.main import main
+from urgentbench.cli.command import main
 
 sys.exit(main())
