@@ -48,6 +48,10 @@ PINNED_HASHES = [
     ("rnnoise", {}, "3883e30de785"),
     ("urgent2024-tfgridnet", {}, "df444ac72a8e"),
     ("urgent2024-tfgridnet", {"normalize_output": False}, "490bc47e3424"),
+    ("urgent2026-bsrnn", {}, "1c9e3a5b23a6"),
+    ("urgent2026-bsrnn", {"output_peak": None}, "da93e2a43cea"),
+    ("urgent2026-bsrnn-flow", {}, "2ca01a8fa453"),
+    ("urgent2026-bsrnn-flow", {"steps": 30, "solver": "heun"}, "18509b4f3850"),
     ("voicefixer", {}, "921d14027f1f"),
     ("voicefixer", {"chunk_seconds": 24}, "e282a3b47c48"),
     ("wiener", {}, "b4e3f88be821"),
@@ -65,6 +69,7 @@ CLASS_MODULES = (
     "urgentbench.systems.masksr.system",
     "urgentbench.systems.tfgridnet",
     "urgentbench.systems.frcrn",
+    "urgentbench.systems.urgent2026",
 )
 
 
@@ -85,7 +90,7 @@ def python(code: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 def test_every_builtin_system_has_a_pinned_default_hash():
     assert {name for name, options, _ in PINNED_HASHES if not options} == set(SYSTEMS.names())
-    assert len(SYSTEMS.names()) == 17
+    assert len(SYSTEMS.names()) == 19
 
 
 @pytest.mark.parametrize(("name", "options", "expected"), PINNED_HASHES)
@@ -103,7 +108,7 @@ def test_cards_are_package_data_and_name_classes_inside_the_package():
     assert not (ROOT / "systems").exists()
     assert CARDS_DIR == ROOT / "urgentbench" / "systems" / "cards"
     cards = sorted(CARDS_DIR.glob("*.yaml"))
-    assert [p.stem for p in cards] == sorted(SYSTEMS.names())
+    assert sorted(p.stem for p in cards) == sorted(SYSTEMS.names())
     for path in cards:
         card = SystemCard.from_yaml(path)
         assert card.name == path.stem and card.path == str(path)
@@ -208,7 +213,7 @@ def test_listing_cards_imports_no_system_code_and_scoring_never_imports_training
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     n, listed, after_build, training = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert n == 17 and listed == []
+    assert n == 19 and listed == []
     assert after_build == ["urgentbench.systems.wiener"]
     assert training is False
 

@@ -266,6 +266,7 @@ ASSET_MODULES = (
     "urgentbench.systems.voicefixer",
     "urgentbench.systems.masksr.assets",
     "urgentbench.systems.tfgridnet_assets",
+    "urgentbench.systems.urgent2026_assets",
     "urgentbench.systems.frcrn_assets",
 )
 
