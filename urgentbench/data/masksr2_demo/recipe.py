@@ -42,8 +42,10 @@ LICENCE = (
     "No licence: the demo repository github.com/MaskSR/MaskSR2 has no licence file, so its files come with "
     "no grant beyond GitHub's terms of service. The audio underneath is VCTK 0.92 (CC BY 4.0; 44.1 kHz "
     "conditions) and DNS Challenge 2020 test material (microsoft/DNS-Challenge; see that repository for its "
-    "terms). urgentbench redistributes none of it: only file names, durations and rates are committed; "
-    "`prepare` reads your own copy or fetches the files from the repository."
+    "terms). urgentbench redistributes none of the audio: only file names, durations and rates are committed, "
+    "plus, for the intelligibility condition, the 8 reference transcripts the demo page quotes (VCTK 0.92 "
+    "prompts, CC BY 4.0, attributed to the CSTR VCTK Corpus, University of Edinburgh); `prepare` reads your "
+    "own copy or fetches the files from the repository."
 )
 
 #: Systems whose outputs sit in flat folders named ``<unprocessed stem>_proc.<ext>``.
