@@ -35,7 +35,7 @@ import numpy as np
 
 from urgentbench.metrics.asr_language import NOT_AVAILABLE
 from urgentbench.metrics.base import MetricError, Output
-from urgentbench.metrics.espnet_runtime import ESPNET_CODE, PACKAGES
+from urgentbench.metrics.espnet_runtime import ESPNET2_PACKAGE, ESPNET_CODE, PACKAGES
 from urgentbench.metrics.model import ModelMetric, mono_audio
 from urgentbench.metrics.owsm_models import (
     MAX_TOKENS,
@@ -120,6 +120,8 @@ class OWSMErrorRate(ModelMetric):
     needs_transcript: ClassVar[bool] = True
     sample_rate: ClassVar[int | None] = SAMPLE_RATE
     asset: ClassVar[str | None] = "owsm-v3.1-ebf"
+    #: Its ``device`` option predates the options-hash rule: ``device="cpu"`` stays hashed.
+    hash_cpu_device: ClassVar[bool] = True
     outputs: ClassVar[tuple[Output, ...]] = (
         Output("wer", False, "Word error rate of OWSM v3.1, corpus level (1 - WAcc)", aggregate="corpus"),
         Output("cer", False, "Character error rate of OWSM v3.1, corpus level (1 - CAcc)", aggregate="corpus"),
@@ -174,7 +176,7 @@ class OWSMErrorRate(ModelMetric):
         clean_text("", self.options["normalizer"])
         owsm_language(self.options["language"])
         self.use_threads()
-        self._device = str(self.options["device"])
+        self.use_device()
         folder = self.options["model_dir"] or self.asset_folder()
         self._model = load_model(
             "s2t",
@@ -198,7 +200,7 @@ class OWSMErrorRate(ModelMetric):
             "maxlenratio": f"-min({MAX_TOKENS}, int(10 * duration_s)); -{MAX_TOKENS} for decode_long over 30 s",
             "normalizer": self.options["normalizer"],
         }
-        prov["espnet"] = ESPNET_CODE.name
+        prov["code"] = ESPNET2_PACKAGE.provenance()  # the pinned ESPnet release file (asset, file, sha256)
         return prov
 
     def lang_symbol(self, transcript: str | None) -> str:

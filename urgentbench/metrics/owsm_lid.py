@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from urgentbench.metrics.base import MetricError, Output
-from urgentbench.metrics.espnet_runtime import ESPNET_CODE, PACKAGES
+from urgentbench.metrics.espnet_runtime import ESPNET2_PACKAGE, ESPNET_CODE, PACKAGES
 from urgentbench.metrics.model import ModelMetric, mono_audio
 from urgentbench.metrics.owsm_models import SAMPLE_RATE, owsm_language
 from urgentbench.requirements import Availability, check_requirements
@@ -57,6 +57,8 @@ class LanguageIDAccuracy(ModelMetric):
     needs_reference: ClassVar[bool] = False
     sample_rate: ClassVar[int | None] = SAMPLE_RATE
     asset: ClassVar[str | None] = "owsm-ctc-v4-1b"
+    #: Its ``device`` option predates the options-hash rule: ``device="cpu"`` stays hashed.
+    hash_cpu_device: ClassVar[bool] = True
     outputs: ClassVar[tuple[Output, ...]] = (
         Output("lid_acc", True, "1 if OWSM-CTC v4 identifies the utterance's language, else 0 (mean)"),
     )
@@ -95,7 +97,7 @@ class LanguageIDAccuracy(ModelMetric):
         from urgentbench.metrics.owsm_models import load_model
 
         self.use_threads()
-        self._device = str(self.options["device"])
+        self.use_device()
         folder = self.options["model_dir"] or self.asset_folder()
         self._model = load_model(
             "ctc", folder, self._device, generate_interctc_outputs=False, lang_sym="<nolang>", task_sym="<asr>"
@@ -106,7 +108,7 @@ class LanguageIDAccuracy(ModelMetric):
         """Base provenance plus the decoding settings and ESPnet's release."""
         prov = super().provenance()
         prov["decoding"] = {"search": "greedy CTC", "lang_sym": "<nolang>", "task_sym": "<asr>", "prediction": "first token"}
-        prov["espnet"] = ESPNET_CODE.name
+        prov["code"] = ESPNET2_PACKAGE.provenance()  # the pinned ESPnet release file (asset, file, sha256)
         return prov
 
     def min_samples(self) -> int:

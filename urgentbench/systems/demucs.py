@@ -245,6 +245,9 @@ class DemucsSystem(System):
         asset, _ = self._official_file()
         prov["asset"] = asset.provenance()
         prov["weights"] = dict(self._info)
+        from urgentbench.systems.demucs_assets import DENOISER_PACKAGE
+
+        prov["code"] = DENOISER_PACKAGE.provenance()  # the pinned denoiser release the network comes from
         return prov
 
     # ----------------------------------------------------------------- inference
