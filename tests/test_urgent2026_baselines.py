@@ -115,9 +115,16 @@ def test_discriminative_network_equals_the_reference(ref):
         assert got.shape == expected.shape == x.shape
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
         assert expected.abs().max() > 1e-3  # not a trivially silent output
-    # the bands below 8 kHz only at 16 kHz (27 of 34), all at 48 kHz
-    x16 = torch.from_numpy(noise(1600))[None]
-    assert active_parameter_count(mine, lambda: mine(x16, 16000)) == 33_628_912
+    # the bands up to 8 kHz only at 16 kHz (27 of 34), all at 48 kHz; the yaml's "Parameters: 32.0456657409668 M"
+    # and "36.01795196533203 M" are these counts without the GroupNorm parameters, in units of 2^20
+    norms = {id(p) for m in mine.modules() if isinstance(m, torch.nn.GroupNorm) for p in m.parameters()}
+    for fs, count, yaml_mi in ((16000, 33_628_912, 32.0456657409668), (48000, 37_800_844, 36.01795196533203)):
+        x = torch.from_numpy(noise(fs // 10))[None]
+        assert active_parameter_count(mine, lambda x=x, fs=fs: mine(x, fs)) == count
+        mine(x, fs).sum().backward()
+        counted = sum(p.numel() for p in mine.parameters() if p.grad is not None and id(p) not in norms)
+        mine.zero_grad(set_to_none=True)
+        assert counted / 2**20 == pytest.approx(yaml_mi, abs=1e-9)
 
 
 def test_flow_estimator_equals_the_reference(ref, official_flow):
