@@ -148,10 +148,15 @@ class URGENT2026Baseline(System):
         else:
             path = asset.path() / self.checkpoint_file  # verified against the sha256 recorded at install
             source, fix = "asset", asset.repair_fix()
+        label = f"{self.label} {source} {path}"
         try:
-            model, settings = self.read(load_file(path), str(path))
+            raw = load_file(path)
         except ValueError as exc:
-            raise ValueError(f"{self.label} {source} {path}: {exc}; fix: {fix}") from exc
+            raise ValueError(f"{label}: {exc}; fix: {fix}") from exc
+        try:
+            model, settings = self.read(raw, label)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; fix: {fix}") from exc
         self._info = {"source": source, "file": str(path) if source == "checkpoint" else path.name,
                       "sha256": sha256_file(path), **settings}
         self.use_model(model)
