@@ -197,10 +197,10 @@ def alibi_slopes(heads: int) -> list[float]:
     return power_of_two(lower) + alibi_slopes(2 * lower)[0::2][: heads - lower]
 
 
-def alibi_bias(frames: int, heads: int) -> Tensor:
-    """The unscaled ALiBi bias ``(1, heads, frames, frames)``: ``-slope * |i - j|``, float32."""
-    slopes = torch.tensor(alibi_slopes(heads), dtype=torch.float32)
-    positions = torch.arange(frames)
+def alibi_bias(frames: int, heads: int, device: Any = None) -> Tensor:
+    """The unscaled ALiBi bias ``(1, heads, frames, frames)``: ``-slope * |i - j|``, float32, on ``device``."""
+    slopes = torch.tensor(alibi_slopes(heads), dtype=torch.float32, device=device)
+    positions = torch.arange(frames, device=device)
     distance = -torch.abs(positions[None, :] - positions[:, None])
     return (slopes[:, None, None] * distance[None]).unsqueeze(0)
 
@@ -360,7 +360,7 @@ class Emotion2vec(nn.Module):
         enc = self.modality_encoders["AUDIO"]
         if enc.alibi_scale is None:
             return [None] * cfg.prenet_depth, [None] * cfg.depth
-        base = alibi_bias(frames, cfg.num_alibi_heads)
+        base = alibi_bias(frames, cfg.num_alibi_heads, enc.alibi_scale.device)
         scale = enc.alibi_scale.clamp_min(0)
         pad = (cfg.num_extra_tokens, 0, cfg.num_extra_tokens, 0)
         if scale.size(0) == 1:

@@ -235,6 +235,12 @@ class ReferenceCache:
                 self._items.popitem(last=False)
         return value
 
+    def has(self, x: np.ndarray) -> bool:
+        """Whether the result for ``x`` is cached."""
+        key = self.key(x)
+        with self._lock:
+            return key in self._items
+
     def clear(self) -> None:
         """Forget everything (after the model changed)."""
         with self._lock:
@@ -245,8 +251,9 @@ class PretrainedMetric(ModelMetric):
     """A metric on a ``transformers`` speech model read from a verified local folder (SpeechBERTScore, LPS).
 
     Options ``model_dir`` (a local ``from_pretrained`` folder used instead of the asset; its
-    file hashes go into the provenance and the results key) and ``threads``. Subclasses name
-    the Hugging Face repository of their asset (:meth:`repository`).
+    file hashes go into the provenance and the results key), ``threads`` and ``device``
+    (``"cpu"``, ``"cuda"``, ``"cuda:N"``). Subclasses name the Hugging Face repository of
+    their asset (:meth:`repository`) and move the model to :attr:`_device` after loading it.
     """
 
     def __init__(self, **options: Any):
@@ -257,23 +264,25 @@ class PretrainedMetric(ModelMetric):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        """``model_dir``: None (the asset), ``threads``: None."""
-        return {"model_dir": None, "threads": None}
+        """``model_dir``: None (the asset), ``threads``: None, ``device``: cpu."""
+        return {"model_dir": None, "threads": None, "device": "cpu"}
 
     def repository(self) -> str:
         """The Hugging Face repository the asset of these options comes from."""
         raise NotImplementedError
 
     def open_model_folder(self) -> tuple[Path, dict[str, Any]]:
-        """The sha256-verified folder to load from and its provenance; sets the inference threads.
+        """The sha256-verified folder to load from and its provenance; sets the inference threads and device.
 
         Raises:
             AssetError: When the asset is missing or corrupt (the message holds the fix commands).
             FileNotFoundError: When ``model_dir`` is not a folder holding a ``config.json``.
+            RuntimeError: When ``device`` asks for CUDA and none is available.
         """
         model_dir = self.options["model_dir"]
         folder, source = model_folder(self.asset_name(self.options), model_dir)
         self.use_threads()
+        self.use_device()
         return folder, {"repository": None if model_dir else self.repository(), **source}
 
     def model_provenance(self) -> dict[str, Any] | None:

@@ -124,6 +124,8 @@ class WhisperErrorRate(ModelMetric):
         compute_type: CTranslate2 compute type (``"int8"``, ``"float32"``...); faster-whisper only.
         cpu_threads: Inference threads; None uses ``$URGENTBENCH_THREADS`` (set by the
             runner) or the library default.
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"``: CTranslate2's CUDA device
+            (faster-whisper; its CUDA build must see the GPU) or torch's (openai-whisper).
     """
 
     name: ClassVar[str] = "wer"
@@ -153,7 +155,6 @@ class WhisperErrorRate(ModelMetric):
         "where this metric uses Whisper's English normaliser; corpus-level WER/CER)"
     )
     threads_option: ClassVar[str] = "cpu_threads"
-    records_device: ClassVar[bool] = False
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -163,7 +164,7 @@ class WhisperErrorRate(ModelMetric):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        """``backend``, ``model_size``, ``model``, ``beam_size``, ``compute_type``, ``cpu_threads`` (see the class)."""
+        """``backend``, ``model_size``, ``model``, ``beam_size``, ``compute_type``, ``cpu_threads``, ``device`` (see the class)."""
         return {
             "backend": "faster-whisper",
             "model_size": "base",
@@ -171,6 +172,7 @@ class WhisperErrorRate(ModelMetric):
             "beam_size": 5,
             "compute_type": "int8",
             "cpu_threads": None,
+            "device": "cpu",
         }
 
     @classmethod
@@ -283,15 +285,19 @@ class WhisperErrorRate(ModelMetric):
 
             official = model_path.name[: -len(".pt")] if "asset" in self._model_info else None
             heads = whisper._ALIGNMENT_HEADS.get(official) if official else None
-            self._backend = OpenAIWhisperBackend(model_path, self._threads, heads)
+            self._backend = OpenAIWhisperBackend(model_path, self._threads, heads, device=self.use_device())
         else:
+            import ctranslate2
+
+            device = self.use_device(cuda_devices=_ct2_cuda_devices(ctranslate2, self.options["device"]))
             os.environ["HF_HUB_OFFLINE"] = "1"  # never reach for the hub; the model is a local folder
-            self._backend = FasterWhisperBackend(model_path, self.options["compute_type"], self._threads)
+            self._backend = FasterWhisperBackend(model_path, self.options["compute_type"], self._threads, device)
         self._normalizer = EnglishTextNormalizer()
         logger.debug(
-            "Whisper (%s) loaded from %s (%s threads)",
+            "Whisper (%s) loaded from %s on %s (%s threads)",
             self.options["backend"],
             model_path,
+            self._device,
             self._threads or "default",
         )
 
@@ -511,3 +517,13 @@ class WhisperErrorRate(ModelMetric):
         if length == 0:
             return None
         return edits / length
+
+
+def _ct2_cuda_devices(ctranslate2: Any, device: Any) -> int:
+    """CUDA devices CTranslate2 sees (0 without its CUDA build); not asked for a CPU ``device``."""
+    if str(device).strip().lower() == "cpu":
+        return 0
+    try:
+        return int(ctranslate2.get_cuda_device_count())
+    except Exception:  # a CPU-only build without CUDA support
+        return 0

@@ -117,6 +117,14 @@ class Metric:
         return {}
 
     @classmethod
+    def hashed_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """The complete ``options`` as they enter the options hash (default: all of them).
+
+        :class:`~urgentbench.metrics.model.ModelMetric` leaves out ``device="cpu"``.
+        """
+        return dict(options)
+
+    @classmethod
     def availability(cls, options: dict[str, Any] | None = None) -> Availability:
         """Whether the packages, and the assets these options (default: the defaults) load, are present."""
         assets = cls.assets_for({**cls.default_options(), **(options or {})})

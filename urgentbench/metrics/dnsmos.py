@@ -141,6 +141,8 @@ class DNSMOS(ModelMetric):
     sample_rate: ClassVar[int | None] = SR
     version: ClassVar[str] = "1"
     batch_size: ClassVar[int] = 16
+    #: Its ``device`` option predates the options-hash rule: ``device="cpu"`` stays hashed.
+    hash_cpu_device: ClassVar[bool] = True
     outputs: ClassVar[tuple[Output, ...]] = (
         Output("dnsmos_ovrl", True, "DNSMOS P.835 overall quality (ranked by URGENT)"),
         Output("dnsmos_sig", True, "DNSMOS P.835 speech signal quality"),

@@ -35,7 +35,7 @@ zeros, whatever the speech it stands for, so the similarity would mean nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,8 +43,8 @@ import numpy as np
 
 from urgentbench.assets import Asset, AssetFile, DownloadSource
 from urgentbench.errors import one_line
-from urgentbench.metrics.base import MetricError, Output
-from urgentbench.metrics.model import ModelMetric, mono_audio
+from urgentbench.metrics.base import BatchItem, MetricError, Output
+from urgentbench.metrics.model import ModelMetric, forward_equal_lengths, mono_audio
 from urgentbench.requirements import PackageRequirement
 
 logger = logging.getLogger(__name__)
@@ -137,21 +137,32 @@ def utterance_embedding(model: Any, waveform: np.ndarray) -> np.ndarray:
     (numpy, float32).
 
     Args:
-        model: A loaded encoder (:func:`load_emotion2vec`).
+        model: A loaded encoder (:func:`load_emotion2vec`), on any device.
         waveform: Mono float32 audio at 16 kHz with at least ``model.cfg.min_samples()`` samples.
 
     Returns:
         The ``embed_dim`` float32 embedding.
     """
+    return utterance_embeddings(model, [waveform])[0]
+
+
+def utterance_embeddings(model: Any, waveforms: Sequence[np.ndarray], batch_size: int = 1) -> list[np.ndarray]:
+    """:func:`utterance_embedding` of several waveforms, those of equal length in one forward pass.
+
+    The ALiBi attention has no padding mask, so only waveforms of one length share a pass;
+    each embedding equals the one-by-one embedding to float rounding.
+    """
     import torch
     import torch.nn.functional as F
 
+    device = next(model.parameters()).device
     with torch.inference_mode():
-        source = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))
-        if model.cfg.normalize:
-            source = F.layer_norm(source, source.shape)
-        frames = model(source.view(1, -1))[0].numpy()
-    return np.mean(frames, axis=0)
+        sources = []
+        for waveform in waveforms:
+            source = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)).to(device)
+            sources.append(F.layer_norm(source, source.shape) if model.cfg.normalize else source)
+        means = forward_equal_lengths(sources, lambda batch: model(batch).mean(dim=1), batch_size)
+    return [m.cpu().numpy() for m in means]
 
 
 class EmotionSimilarity(ModelMetric):
@@ -160,6 +171,10 @@ class EmotionSimilarity(ModelMetric):
     Options:
         threads: torch intra-op threads; None uses ``$URGENTBENCH_THREADS`` (set by the
             runner) or torch's default.
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"``.
+
+    :meth:`compute_batch_with_state` embeds estimates of equal length in one forward pass
+    (the attention has no padding mask, so unequal lengths go one at a time).
     """
 
     name: ClassVar[str] = "emo_sim"
@@ -169,6 +184,8 @@ class EmotionSimilarity(ModelMetric):
     needs_reference: ClassVar[bool] = True
     sample_rate: ClassVar[int | None] = SAMPLE_RATE
     version: ClassVar[str] = "1"
+    #: Most equal-length estimates per forward pass.
+    batch_size: ClassVar[int] = 16
     outputs: ClassVar[tuple[Output, ...]] = (
         Output("emo_sim", True, "Emotion similarity to the reference (cosine of emotion2vec_base embeddings)"),
     )
@@ -197,7 +214,7 @@ class EmotionSimilarity(ModelMetric):
         """
         folder = self.asset_folder()  # sha256-verified before anything is deserialised
         self.use_threads()
-        self._model = load_emotion2vec(folder / CHECKPOINT)
+        self._model = load_emotion2vec(folder / CHECKPOINT).to(self.use_device())
         logger.debug("emotion2vec loaded from %s (%s threads)", folder, self._threads or "default")
 
     def provenance(self) -> dict[str, Any]:
@@ -221,6 +238,11 @@ class EmotionSimilarity(ModelMetric):
         Raises:
             MetricError: For an empty, non-mono, non-finite or too short waveform.
         """
+        x = self._checked(waveform, role)  # sets the model up first
+        return _finite_embedding(utterance_embedding(self._model, x), role)
+
+    def _checked(self, waveform: np.ndarray, role: str) -> np.ndarray:
+        """The waveform as float32 after checking that the encoder can take it (sets up the model first)."""
         if self._model is None:
             self.setup()
         x = mono_audio(waveform, role)
@@ -230,10 +252,46 @@ class EmotionSimilarity(ModelMetric):
                 f"{role} audio is {x.size / SAMPLE_RATE * 1000:.1f} ms long; emotion2vec needs at least "
                 f"{need} samples ({need / SAMPLE_RATE * 1000:.0f} ms) at 16 kHz"
             )
-        embedding = utterance_embedding(self._model, x)
-        if not np.all(np.isfinite(embedding)):
-            raise MetricError(f"emotion2vec produced a non-finite embedding of the {role} audio")
-        return embedding
+        return x
+
+    def compute_batch(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
+        """Score several utterances: each reference embedded alone, the estimates batched (:meth:`compute_batch_with_state`)."""
+        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        ready: list[int] = []
+        states: list[dict[str, np.ndarray]] = []
+        for i, item in enumerate(items):
+            try:
+                states.append(self.reference_state(item.reference, item.sample_rate))  # type: ignore[arg-type]
+                ready.append(i)
+            except MetricError as exc:
+                out[i] = exc
+        for i, result in zip(ready, self.compute_batch_with_state([items[i] for i in ready], states)):
+            out[i] = result
+        return out  # type: ignore[return-value]
+
+    def compute_batch_with_state(
+        self, items: Sequence[BatchItem], states: Sequence[dict[str, np.ndarray]]
+    ) -> list[dict[str, Any] | Exception]:
+        """Score several utterances whose reference embeddings are known, estimates of equal length together.
+
+        Each similarity equals :meth:`compute_with_state`'s to float rounding (within 1e-5).
+        """
+        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        ready: list[tuple[int, np.ndarray]] = []
+        for i, item in enumerate(items):
+            try:
+                self._check_inputs(item.reference, item.sample_rate)
+                ready.append((i, self._checked(item.estimate, "enhanced")))
+            except MetricError as exc:
+                out[i] = exc
+        if ready:
+            embeddings = utterance_embeddings(self._model, [x for _, x in ready], self.batch_size)
+            for (i, _), embedding in zip(ready, embeddings):
+                try:
+                    out[i] = {"emo_sim": cosine(states[i]["embedding"], _finite_embedding(embedding, "enhanced"))}
+                except MetricError as exc:
+                    out[i] = exc
+        return out  # type: ignore[return-value]
 
     @staticmethod
     def _check_inputs(reference: np.ndarray | None, sample_rate: int) -> None:
@@ -282,3 +340,10 @@ def cosine(reference: np.ndarray, estimate: np.ndarray) -> float:
     if norm == 0.0:
         raise MetricError("an emotion embedding is all zeros; similarity undefined")
     return float(np.dot(r, e) / norm)
+
+
+def _finite_embedding(embedding: np.ndarray, role: str) -> np.ndarray:
+    """``embedding`` when every value is finite, else a MetricError."""
+    if not np.all(np.isfinite(embedding)):
+        raise MetricError(f"emotion2vec produced a non-finite embedding of the {role} audio")
+    return embedding

@@ -47,7 +47,8 @@ from urgentbench.metrics._ssl import (
     check_input,
     load_pretrained,
 )
-from urgentbench.metrics.base import MetricError, Output
+from urgentbench.metrics.base import BatchItem, MetricError, Output
+from urgentbench.metrics.model import device_tensor, forward_equal_lengths
 from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
@@ -169,6 +170,12 @@ class LPS(PretrainedMetric):
             recogniser (config.json, weights, vocab.json, preprocessor_config.json) used
             instead of the asset; its file hashes go into the provenance.
         threads: torch intra-op threads; None uses ``$URGENTBENCH_THREADS`` or torch's default.
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"``.
+
+    :meth:`compute_batch_with_state` recognises estimates of equal length in one forward
+    pass, with no padding and no attention mask, exactly the inputs of the official script
+    (one file at a time); padded batches would need an attention mask the script does not
+    use, so estimates of other lengths go one at a time.
     """
 
     name: ClassVar[str] = "lps"
@@ -178,6 +185,8 @@ class LPS(PretrainedMetric):
     needs_reference: ClassVar[bool] = True
     sample_rate: ClassVar[int | None] = SAMPLE_RATE
     version: ClassVar[str] = "1"
+    #: Most equal-length estimates per forward pass.
+    batch_size: ClassVar[int] = 16
     outputs: ClassVar[tuple[Output, ...]] = (
         Output("lps", True, "1 - phoneme edit distance / reference phoneme-string length"),
     )
@@ -218,7 +227,7 @@ class LPS(PretrainedMetric):
         folder, source = self.open_model_folder()
         self._decoder = CTCPhonemeDecoder.from_folder(folder)
         self._normalize = _read_do_normalize(folder)
-        self._model = load_pretrained(Wav2Vec2ForCTC, folder)
+        self._model = load_pretrained(Wav2Vec2ForCTC, folder).to(self._device)
         self._config = self._model.config
         self._source = source
         self._cache.clear()
@@ -232,14 +241,68 @@ class LPS(PretrainedMetric):
         """
         import torch
 
+        x = self._model_input(waveform, role)
+        with torch.inference_mode():
+            logits = self._model(device_tensor(x, self._device)[None, :]).logits
+        return logits[0].argmax(dim=-1).cpu().numpy()
+
+    def _model_input(self, waveform: np.ndarray, role: str) -> np.ndarray:
+        """The checked waveform, normalised when the recogniser's preprocessor says so (sets up the model first)."""
         if self._model is None:
             self.setup()
         x = check_input(waveform, role, self._config)
-        if self._normalize:
-            x = zero_mean_unit_variance(x)
+        return np.ascontiguousarray(zero_mean_unit_variance(x) if self._normalize else x, dtype=np.float32)
+
+    def batch_phonemes(self, waveforms: Sequence[np.ndarray]) -> list[str]:
+        """:meth:`phonemes` of several model inputs (:meth:`_model_input`), those of equal length in one pass."""
+        import torch
+
+        decoder = self._decoder
+        if decoder is None:
+            raise RuntimeError("LPS: the phoneme decoder was not set up")
         with torch.inference_mode():
-            logits = self._model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, :]).logits
-        return logits[0].argmax(dim=-1).numpy()
+            waves = [device_tensor(x, self._device) for x in waveforms]
+            ids = forward_equal_lengths(waves, lambda batch: self._model(batch).logits.argmax(dim=-1), self.batch_size)
+        return [decoder.phoneme_string(row.cpu().numpy()) for row in ids]
+
+    def compute_batch(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
+        """Score several utterances: each reference recognised alone (cached), the estimates batched."""
+        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        ready: list[int] = []
+        states: list[dict[str, np.ndarray]] = []
+        for i, item in enumerate(items):
+            try:
+                states.append(self.reference_state(item.reference, item.sample_rate))  # type: ignore[arg-type]
+                ready.append(i)
+            except MetricError as exc:
+                out[i] = exc
+        for i, result in zip(ready, self.compute_batch_with_state([items[i] for i in ready], states)):
+            out[i] = result
+        return out  # type: ignore[return-value]
+
+    def compute_batch_with_state(
+        self, items: Sequence[BatchItem], states: Sequence[dict[str, np.ndarray]]
+    ) -> list[dict[str, Any] | Exception]:
+        """Score several utterances whose reference phonemes are known, estimates of equal length together.
+
+        Each result equals :meth:`compute_with_state`'s (the same phoneme strings).
+        """
+        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        ready: list[tuple[int, np.ndarray]] = []
+        for i, item in enumerate(items):
+            try:
+                if item.sample_rate != SAMPLE_RATE:
+                    raise MetricError(f"LPS needs {SAMPLE_RATE} Hz audio, got {item.sample_rate} Hz")
+                ready.append((i, self._model_input(item.estimate, "enhanced")))
+            except MetricError as exc:
+                out[i] = exc
+        if ready:
+            for (i, _), est in zip(ready, self.batch_phonemes([x for _, x in ready])):
+                try:
+                    out[i] = _similarity(est, str(states[i]["phonemes"]))
+                except MetricError as exc:
+                    out[i] = exc
+        return out  # type: ignore[return-value]
 
     def phonemes(self, waveform: np.ndarray, role: str = "input") -> str:
         """The recognised phoneme string (spaces removed) of a 16 kHz waveform."""
@@ -289,14 +352,19 @@ class LPS(PretrainedMetric):
             raise MetricError(f"LPS needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
         if self._model is None:
             self.setup()
-        ref = str(state["phonemes"])
-        est = self.phonemes(estimate, "enhanced")
-        if not ref:
-            raise MetricError(
-                "no phoneme was recognised in the reference; LPS is undefined (division by zero)"
-            )
-        distance = phoneme_distance(est, ref)
-        return {"lps": 1.0 - distance / len(ref), "lps_distance": distance, "lps_reference_length": len(ref)}
+        return _similarity(self.phonemes(estimate, "enhanced"), str(state["phonemes"]))
+
+
+def _similarity(est: str, ref: str) -> dict[str, Any]:
+    """LPS and its extras from the two phoneme strings.
+
+    Raises:
+        MetricError: When no phoneme was recognised in the reference.
+    """
+    if not ref:
+        raise MetricError("no phoneme was recognised in the reference; LPS is undefined (division by zero)")
+    distance = phoneme_distance(est, ref)
+    return {"lps": 1.0 - distance / len(ref), "lps_distance": distance, "lps_reference_length": len(ref)}
 
 
 def _read_do_normalize(folder: Path) -> bool:

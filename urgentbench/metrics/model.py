@@ -11,6 +11,10 @@ similarity, Whisper WER) shares, written once:
   folder's file digests for a ``model_dir`` (:func:`model_dir_hashes`), both part of the
   results key;
 - the sha256-verified asset folder to load from (:meth:`ModelMetric.asset_folder`);
+- the ``device`` option (``"cpu"``, ``"cuda"``, ``"cuda:N"``) checked when the metric is
+  built and resolved at set-up (:func:`parse_device`, :func:`resolve_device`,
+  :meth:`ModelMetric.use_device`), left out of the options hash when it is ``"cpu"``
+  (:meth:`ModelMetric.hashed_options`), so that adding the option kept every stored key;
 - provenance: the model's identity, the device and the thread count.
 """
 
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -56,6 +60,109 @@ def set_torch_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+#: The device kinds a model metric runs on.
+DEVICE_KINDS = ("cpu", "cuda")
+
+
+def parse_device(value: Any, owner: str = "metric") -> str:
+    """The canonical form of a ``device`` option: ``"cpu"`` or ``"cuda:N"`` (``"cuda"`` is ``"cuda:0"``).
+
+    Args:
+        value: The option as given.
+        owner: Who asks, for the message (the metric's name).
+
+    Raises:
+        ValueError: For anything but cpu, cuda or cuda:N (one line).
+    """
+    text = value.strip().lower() if isinstance(value, str) else ""
+    kind, sep, index = text.partition(":")
+    if kind not in DEVICE_KINDS or (sep and (kind == "cpu" or not index.isdigit())):
+        raise ValueError(f"{owner}: device must be 'cpu', 'cuda' or 'cuda:N', got {value!r}")
+    return "cpu" if kind == "cpu" else f"cuda:{int(index or 0)}"
+
+
+def resolve_device(value: Any, owner: str = "metric", cuda_devices: int | None = None) -> str:
+    """:func:`parse_device`, then check that the CUDA device asked for exists here.
+
+    Args:
+        value: The ``device`` option.
+        owner: Who asks, for messages.
+        cuda_devices: CUDA devices the backend sees; None asks torch
+            (``torch.cuda.device_count()`` when ``torch.cuda.is_available()``).
+
+    Returns:
+        ``"cpu"`` or ``"cuda:N"``.
+
+    Raises:
+        ValueError: For a malformed value.
+        RuntimeError: When CUDA is asked for but not available (the message names the fix).
+    """
+    device = parse_device(value, owner)
+    if device == "cpu":
+        return device
+    if cuda_devices is None:
+        import torch
+
+        cuda_devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(device.split(":")[1])
+    if cuda_devices == 0:
+        raise RuntimeError(
+            f"{owner}: device={value!r} asks for CUDA, but no CUDA device is available here "
+            "(CPU-only torch build, no GPU or no driver); fix: use device='cpu', or install a CUDA build of "
+            "torch on a GPU machine"
+        )
+    if index >= cuda_devices:
+        raise RuntimeError(
+            f"{owner}: device={value!r} but only {cuda_devices} CUDA device(s) are visible; "
+            f"fix: use cuda:0 to cuda:{cuda_devices - 1}"
+        )
+    return device
+
+
+def device_tensor(array: np.ndarray, device: str) -> Any:
+    """``array`` as a torch tensor on ``device`` (shares memory on the CPU)."""
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    return tensor if device == "cpu" else tensor.to(device)
+
+
+def equal_length_groups(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped by equal length, at most ``batch_size`` per group, in first-seen order.
+
+    For models whose result for an item depends on the padding of a batch (a group
+    normalisation over time, attention without a mask): only items of one length share a
+    forward pass, so a batched value equals the one-by-one value to float rounding.
+    """
+    groups: dict[int, list[list[int]]] = {}
+    order: list[list[int]] = []
+    for i, n in enumerate(lengths):
+        chunks = groups.setdefault(int(n), [])
+        if not chunks or len(chunks[-1]) >= batch_size:
+            chunks.append([])
+            order.append(chunks[-1])
+        chunks[-1].append(i)
+    return order
+
+
+def forward_equal_lengths(waves: Sequence[Any], forward: Callable[[Any], Sequence[Any]], batch_size: int) -> list[Any]:
+    """``forward`` on stacks of the equal-length tensors of ``waves``: one result per wave, in order.
+
+    Args:
+        waves: Tensors ``(..., time)`` (one per item, already on the model's device).
+        forward: Takes a stack ``(items, ..., time)`` and returns one result per item.
+        batch_size: Most items per stack.
+    """
+    import torch
+
+    out: list[Any] = [None] * len(waves)
+    for group in equal_length_groups([int(w.shape[-1]) for w in waves], batch_size):
+        rows = forward(torch.stack([waves[k] for k in group]))
+        for k, row in zip(group, rows):
+            out[k] = row
+    return out
+
+
 class ModelMetric(Metric):
     """A metric computed by a model loaded from checkpoint files.
 
@@ -70,16 +177,54 @@ class ModelMetric(Metric):
     threads_option: ClassVar[str] = "threads"
     #: Whether provenance records the device the model ran on.
     records_device: ClassVar[bool] = True
+    #: Whether ``device="cpu"`` stays in the options hash: True only for metrics whose
+    #: ``device`` option is older than the rule of :meth:`hashed_options` (their stored keys
+    #: already hash it).
+    hash_cpu_device: ClassVar[bool] = False
 
     def __init__(self, **options: Any):
         super().__init__(**options)
         self._threads = 0
         self._device = "cpu"
+        if "device" in self.options:  # a malformed value fails here, before any model is loaded
+            parse_device(self.options["device"], self.name)
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        """``threads``: torch intra-op threads (None: ``$URGENTBENCH_THREADS`` or torch's default)."""
-        return {"threads": None}
+        """``threads`` (None: ``$URGENTBENCH_THREADS`` or torch's default) and ``device`` (cpu, cuda, cuda:N)."""
+        return {"threads": None, "device": "cpu"}
+
+    @classmethod
+    def hashed_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The options as hashed: ``device`` left out when it is ``"cpu"``, canonical otherwise.
+
+        Scores made on the CPU keep the keys they had before the option existed; GPU
+        scores are not bit-identical to CPU ones, so a CUDA device is part of the key.
+        """
+        out = dict(options)
+        if "device" in out:
+            try:
+                device = parse_device(out["device"], cls.name)
+            except ValueError:
+                return out  # hashed as given; building the metric reports the bad value
+            if device == "cpu" and not cls.hash_cpu_device:
+                del out["device"]
+            elif device != "cpu":
+                out["device"] = device
+        return out
+
+    def use_device(self, cuda_devices: int | None = None) -> str:
+        """Resolve the ``device`` option (:func:`resolve_device`) and record it for provenance.
+
+        Returns:
+            ``"cpu"`` or ``"cuda:N"``.
+
+        Raises:
+            ValueError: For a malformed value.
+            RuntimeError: When CUDA is asked for but not available here.
+        """
+        self._device = resolve_device(self.options.get("device", "cpu"), self.name, cuda_devices)
+        return self._device
 
     @classmethod
     def asset_name(cls, options: Mapping[str, Any]) -> str | None:

@@ -25,8 +25,12 @@ How this reproduces NISQA's own prediction (``nisqaModel(args).predict()`` in
   spectrogram is NISQA's own. ``segment_specs`` cuts it into 15-frame segments with a
   hop of 4 frames, padded to the checkpoint's 1300 segments.
 - **Network**: ``NISQA_DIM`` built from the checkpoint's arguments, loaded with
-  ``strict=True``, evaluated in inference mode on the CPU with batch size 1 (as
-  ``predict_dim`` with ``bs=1``).
+  ``strict=True``, evaluated in inference mode on the ``device`` option's device.
+  :meth:`NISQA.compute_batch` runs up to :attr:`NISQA.batch_size` utterances in one
+  forward pass, as ``predict_dim`` does with ``bs > 1``: every item is padded to the
+  checkpoint's 1300 segments and the network masks by each item's segment count
+  (packed sequences in the framewise and time-dependency stages, masked attention and
+  pooling), so batched values equal one-by-one values to float rounding.
 - **Weights**: the asset's sha256 is checked (:meth:`urgentbench.assets.Asset.path`)
   before ``torch.load(..., weights_only=True)``; the checkpoint holds only a dict of
   plain Python values and tensors, so no pickled code is ever run.
@@ -44,12 +48,13 @@ import io
 import logging
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from urgentbench.assets import Asset, AssetFile, DownloadSource, PackageCode
-from urgentbench.metrics.base import MetricError, Output
+from urgentbench.metrics.base import BatchItem, MetricError, Output, length_buckets
 from urgentbench.metrics.model import ModelMetric
 from urgentbench.requirements import PackageRequirement, pip
 
@@ -146,6 +151,7 @@ class NISQA(ModelMetric):
     Options:
         threads: torch intra-op threads; None uses ``$URGENTBENCH_THREADS`` (set by the
             runner to cores // jobs) or torch's default.
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"``.
     """
 
     name: ClassVar[str] = "nisqa"
@@ -158,6 +164,8 @@ class NISQA(ModelMetric):
     #: NISQA works at the file's own rate (the checkpoint's ms_sr is None; see the module docstring).
     sample_rate: ClassVar[int | None] = None
     version: ClassVar[str] = "1"
+    #: Utterances per forward pass (masked by segment count: exact, see the module docstring).
+    batch_size: ClassVar[int] = 16
     outputs: ClassVar[tuple[Output, ...]] = (
         Output("nisqa_mos", True, "NISQA v2.0 overall quality MOS (ranked by URGENT)"),
         Output("nisqa_noi", True, "NISQA noisiness dimension (higher: less noisy)"),
@@ -204,6 +212,7 @@ class NISQA(ModelMetric):
             from nisqa import NISQA_lib
 
         self.use_threads()
+        device = self.use_device()
         checkpoint = torch.load(folder / _CHECKPOINT, map_location="cpu", weights_only=True)
         args = checkpoint["args"]
         if args.get("model") != "NISQA_DIM":
@@ -217,11 +226,11 @@ class NISQA(ModelMetric):
         model = NISQA_lib.NISQA_DIM(**{key: args[key] for key in _MODEL_KEYS})
         model.load_state_dict(checkpoint["model_state_dict"], strict=True)
         model.eval()
-        self._model, self._args = model, args
+        self._model, self._args = model.to(device), args
         # Warm up (librosa's mel filters, torch's first run), so that per-utterance timings are steady.
         rng = np.random.default_rng(0)
         self._predict(0.01 * rng.standard_normal(16000).astype(np.float32), 16000)
-        logger.debug("NISQA loaded from %s (%s threads)", folder, self._threads or "default")
+        logger.debug("NISQA loaded from %s on %s (%s threads)", folder, device, self._threads or "default")
 
     def provenance(self) -> dict[str, Any]:
         """Version, options, weights identity, feature settings, device, threads and library versions."""
@@ -251,20 +260,56 @@ class NISQA(ModelMetric):
         """
         if self._model is None:
             self.setup()
-        x = np.asarray(estimate, dtype=np.float32)
-        if x.ndim != 1 or x.size == 0:
-            raise MetricError(f"NISQA needs a non-empty mono waveform, got shape {x.shape}")
-        if not np.all(np.isfinite(x)):
-            raise MetricError("NISQA input contains NaN or Inf samples")
-        if not np.any(x):
-            raise MetricError("NISQA input is digital silence (all zeros); its score would be meaningless")
-        scores = self._predict(x, int(sample_rate))
-        return dict(zip(_OUTPUTS, scores))
+        return dict(zip(_OUTPUTS, self._predict(_checked(estimate), int(sample_rate))))
+
+    def compute_batch(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
+        """Score several waveforms, up to :attr:`batch_size` of them in one masked forward pass.
+
+        Each result equals :meth:`compute`'s for the item to float rounding (within 1e-5).
+
+        Returns:
+            One entry per item: the dict :meth:`compute` returns, or the :class:`MetricError`
+            it raises for that item.
+        """
+        if self._model is None:
+            self.setup()
+        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        ready: list[tuple[int, Any, int]] = []
+        for i, item in enumerate(items):
+            try:
+                segments, n_wins = self._segments(_checked(item.estimate), int(item.sample_rate))
+            except MetricError as exc:
+                out[i] = exc
+                continue
+            ready.append((i, segments, n_wins))
+        for chunk in length_buckets([n for _, _, n in ready], self.batch_size):
+            scores = self._forward([ready[k][1] for k in chunk], [ready[k][2] for k in chunk])
+            for k, row in zip(chunk, scores):
+                out[ready[k][0]] = dict(zip(_OUTPUTS, row))
+        return out  # type: ignore[return-value]
 
     def _predict(self, x: np.ndarray, sample_rate: int) -> list[float]:
         """NISQA's own features and network on ``x``: MOS, NOI, DIS, COL, LOUD."""
-        import soundfile as sf
+        segments, n_wins = self._segments(x, sample_rate)
+        return self._forward([segments], [n_wins])[0]
+
+    def _forward(self, segments: list[Any], n_wins: list[int]) -> list[list[float]]:
+        """The network on a batch of padded segment tensors: one [MOS, NOI, DIS, COL, LOUD] per item."""
         import torch
+
+        batch = torch.stack(segments).to(self._device)
+        counts = torch.as_tensor(n_wins, dtype=torch.long).to(self._device)
+        with torch.inference_mode():
+            out = self._model(batch, counts)
+        return [[float(v) for v in row] for row in out.double().cpu().tolist()]
+
+    def _segments(self, x: np.ndarray, sample_rate: int) -> tuple[Any, int]:
+        """NISQA's mel spectrogram of ``x`` cut into segments padded to the checkpoint's maximum, and their count.
+
+        Raises:
+            MetricError: For fewer mel frames than a segment or more segments than the checkpoint takes.
+        """
+        import soundfile as sf
         from nisqa import NISQA_lib
 
         args = self._args
@@ -307,6 +352,20 @@ class NISQA(ModelMetric):
             )
         label = f"<{x.size} samples at {sample_rate} Hz>"
         segments, n_wins = NISQA_lib.segment_specs(label, spec, seg_length, seg_hop, max_segments)
-        with torch.inference_mode():
-            out = self._model(segments.unsqueeze(0), torch.as_tensor(n_wins).reshape(1))
-        return [float(v) for v in out[0].tolist()]
+        return segments, int(n_wins)
+
+
+def _checked(estimate: np.ndarray) -> np.ndarray:
+    """``estimate`` as float32 after checking that NISQA can score it.
+
+    Raises:
+        MetricError: For an empty, non-mono, non-finite or all-zero waveform.
+    """
+    x = np.asarray(estimate, dtype=np.float32)
+    if x.ndim != 1 or x.size == 0:
+        raise MetricError(f"NISQA needs a non-empty mono waveform, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise MetricError("NISQA input contains NaN or Inf samples")
+    if not np.any(x):
+        raise MetricError("NISQA input is digital silence (all zeros); its score would be meaningless")
+    return x

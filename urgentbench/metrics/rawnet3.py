@@ -31,6 +31,7 @@ as ESPnet does.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ import numpy as np
 
 from urgentbench.assets import Asset, AssetFile, DownloadSource, get_asset
 from urgentbench.metrics.base import MetricError
-from urgentbench.metrics.model import mono_audio, set_torch_threads
+from urgentbench.metrics.model import device_tensor, forward_equal_lengths, mono_audio, set_torch_threads
 from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
@@ -173,11 +174,13 @@ class RawNet3Embedder:
     Args:
         threads: torch intra-op threads (0: leave torch's setting).
         model: An already loaded network (tests); None loads the verified asset in :meth:`setup`.
+        device: Resolved torch device (``"cpu"`` or ``"cuda:N"``) the network runs on.
     """
 
-    def __init__(self, threads: int = 0, model: Any = None):
+    def __init__(self, threads: int = 0, model: Any = None, device: str = "cpu"):
         self._threads = threads
-        self._model = model
+        self._model = model if model is None else model.to(device)
+        self._device = device
 
     def setup(self) -> None:
         """Verify the asset's files against their recorded sha256, then load the network once.
@@ -190,7 +193,7 @@ class RawNet3Embedder:
             return
         folder = get_asset(ASSET).path()  # sha256-verified before anything is deserialised
         set_torch_threads(self._threads)
-        self._model = load_rawnet3(folder / CHECKPOINT, folder / CONFIG)
+        self._model = load_rawnet3(folder / CHECKPOINT, folder / CONFIG).to(self._device)
         logger.debug("RawNet3 loaded from %s", folder)
 
     def embed(self, waveform: np.ndarray, role: str = "input") -> np.ndarray:
@@ -205,6 +208,17 @@ class RawNet3Embedder:
         """
         import torch
 
+        x = self.checked(waveform, role)
+        with torch.inference_mode():
+            out = self._model(device_tensor(x, self._device)[None])[0]
+        return _finite(out.cpu().numpy().astype(np.float64), role)
+
+    def checked(self, waveform: np.ndarray, role: str) -> np.ndarray:
+        """The waveform as float32 after checking that RawNet3 can take it (loads the network first).
+
+        Raises:
+            MetricError: For an empty, non-mono, non-finite or too short waveform.
+        """
         from urgentbench.metrics._rawnet3_net import min_samples
 
         self.setup()
@@ -214,12 +228,26 @@ class RawNet3Embedder:
                 f"{role} audio is {x.size / SAMPLE_RATE * 1000:.1f} ms long; RawNet3 needs at least "
                 f"{min_samples()} samples ({min_samples() / SAMPLE_RATE * 1000:.1f} ms) at 16 kHz"
             )
+        return x
+
+    def embed_checked(self, waveforms: Sequence[np.ndarray], batch_size: int) -> list[np.ndarray | MetricError]:
+        """Embeddings of several :meth:`checked` waveforms, those of equal length in one forward pass.
+
+        Each equals :meth:`embed`'s to float rounding; a non-finite one is a MetricError in its place.
+        """
+        import torch
+
+        self.setup()
         with torch.inference_mode():
-            out = self._model(torch.from_numpy(x)[None])[0]
-        embedding = out.numpy().astype(np.float64)
-        if not np.all(np.isfinite(embedding)):
-            raise MetricError(f"RawNet3 produced a non-finite embedding of the {role} audio")
-        return embedding
+            waves = [device_tensor(x, self._device) for x in waveforms]
+            rows = forward_equal_lengths(waves, self._model, batch_size)
+        out: list[np.ndarray | MetricError] = []
+        for row in rows:
+            try:
+                out.append(_finite(row.cpu().numpy().astype(np.float64), "enhanced"))
+            except MetricError as exc:
+                out.append(exc)
+        return out
 
     def similarity(self, reference: np.ndarray, estimate: np.ndarray) -> float:
         """Cosine similarity of the embeddings of two 16 kHz waveforms, as ``torch.cosine_similarity``.
@@ -228,6 +256,13 @@ class RawNet3Embedder:
             MetricError: When either waveform cannot be embedded.
         """
         return torch_cosine(self.embed(reference, "reference"), self.embed(estimate, "enhanced"))
+
+
+def _finite(embedding: np.ndarray, role: str) -> np.ndarray:
+    """``embedding`` when every value is finite, else a MetricError."""
+    if not np.all(np.isfinite(embedding)):
+        raise MetricError(f"RawNet3 produced a non-finite embedding of the {role} audio")
+    return embedding
 
 
 def torch_cosine(ref: np.ndarray, est: np.ndarray) -> float:

@@ -28,7 +28,10 @@ without either:
   (scoreq 1.0.1's ``dynamic_pad``, the CNN's total stride), with no other normalisation.
 - **Score** (NR mode): the frames of the last transformer layer are averaged, the mean is
   scaled to unit length and ``mos_layer`` maps it to a MOS-like value (not clipped).
-  Samples are float32, as torchaudio reads them; one utterance at a time, CPU, no gradient.
+  Samples are float32, as torchaudio reads them; no gradient, on the ``device`` option's
+  device. :meth:`SCOREQ.compute_batch` stacks only utterances of equal padded length (the
+  first convolution's GroupNorm normalises over the whole input, so extra padding would
+  change a score); others go through one at a time.
 
 Bad input: an empty, non-mono or non-finite waveform, or one shorter than 321 samples at
 16 kHz (padded to 640 samples, the shortest input that gives one wav2vec 2.0 frame after
@@ -39,14 +42,15 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from urgentbench.assets import Asset, AssetFile, DownloadSource
-from urgentbench.metrics.base import MetricError, Output
-from urgentbench.metrics.model import ModelMetric, mono_audio
+from urgentbench.metrics.base import BatchItem, MetricError, Output
+from urgentbench.metrics.model import ModelMetric, device_tensor, forward_equal_lengths, mono_audio
 from urgentbench.requirements import PackageRequirement
 
 logger = logging.getLogger(__name__)
@@ -129,6 +133,7 @@ class SCOREQ(ModelMetric):
     Options:
         threads: torch intra-op threads; None uses ``$URGENTBENCH_THREADS`` (set by the
             runner) or torch's default.
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"``.
     """
 
     name: ClassVar[str] = "scoreq"
@@ -138,6 +143,8 @@ class SCOREQ(ModelMetric):
     needs_reference: ClassVar[bool] = False
     #: Native rate: resampled to 16 kHz inside, with torchaudio's algorithm (module docstring).
     sample_rate: ClassVar[int | None] = None
+    #: Most equal-length utterances per forward pass (see the module docstring).
+    batch_size: ClassVar[int] = 16
     version: ClassVar[str] = "1"
     outputs: ClassVar[tuple[Output, ...]] = (
         Output("scoreq", True, "SCOREQ predicted MOS, natural-speech no-reference model (ranked by URGENT 2026)"),
@@ -169,6 +176,7 @@ class SCOREQ(ModelMetric):
         folder = self.asset_folder()  # sha256-verified before anything is deserialised
         self.use_threads()
         self._model, self._sizes = load_scoreq_nr(folder / CHECKPOINT)
+        self._model.to(self.use_device())
         logger.debug("SCOREQ NR loaded from %s (%s threads, sizes %s)", folder, self._threads or "default", self._sizes)
 
     def provenance(self) -> dict[str, Any]:
@@ -200,8 +208,47 @@ class SCOREQ(ModelMetric):
         """
         return {"scoreq": self.score(estimate, sample_rate)}
 
+    def compute_batch(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
+        """Score several waveforms, those of equal padded length at 16 kHz in one forward pass.
+
+        Each result equals :meth:`compute`'s to float rounding (within 1e-5).
+        """
+        import torch
+
+        if self._model is None:
+            self.setup()
+        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        ready: list[tuple[int, Any]] = []
+        for i, item in enumerate(items):
+            try:
+                ready.append((i, self._padded16(item.estimate, int(item.sample_rate))))
+            except MetricError as exc:
+                out[i] = exc
+        with torch.inference_mode():
+            values = forward_equal_lengths([w for _, w in ready], self._model, self.batch_size)
+        for (i, _), value in zip(ready, values):
+            try:
+                out[i] = {"scoreq": _finite(float(value))}
+            except MetricError as exc:
+                out[i] = exc
+        return out  # type: ignore[return-value]
+
     def score(self, waveform: np.ndarray, sample_rate: int) -> float:
         """SCOREQ NR score of one mono waveform at ``sample_rate`` (resampled and padded as scoreq does).
+
+        Raises:
+            MetricError: For an empty, non-mono, non-finite or too short waveform.
+        """
+        import torch
+
+        if self._model is None:
+            self.setup()
+        wave = self._padded16(waveform, sample_rate)
+        with torch.inference_mode():
+            return _finite(float(self._model(wave[None])[0]))
+
+    def _padded16(self, waveform: np.ndarray, sample_rate: int) -> Any:
+        """The checked waveform at 16 kHz, zero-padded as scoreq does: a 1-D tensor on the model's device.
 
         Raises:
             MetricError: For an empty, non-mono, non-finite or too short waveform.
@@ -211,8 +258,6 @@ class SCOREQ(ModelMetric):
 
         from urgentbench.metrics.utmos import resample_sinc_hann
 
-        if self._model is None:
-            self.setup()
         x = mono_audio(waveform, "enhanced")
         n16 = x.size if sample_rate == MODEL_RATE else math.ceil(MODEL_RATE * x.size / sample_rate)
         if n16 < MIN_SAMPLES:
@@ -221,9 +266,12 @@ class SCOREQ(ModelMetric):
                 f"({MIN_SAMPLES / MODEL_RATE * 1000:.2f} ms), got {x.size / sample_rate * 1000:.2f} ms"
             )
         with torch.inference_mode():
-            wave = resample_sinc_hann(torch.from_numpy(x)[None], int(sample_rate), MODEL_RATE)
-            wave = F.pad(wave, (0, padded_length(wave.shape[-1]) - wave.shape[-1]))
-            value = float(self._model(wave)[0])
-        if not math.isfinite(value):
-            raise MetricError(f"SCOREQ produced a non-finite score ({value})")
-        return value
+            wave = resample_sinc_hann(device_tensor(x, self._device)[None], int(sample_rate), MODEL_RATE)
+            return F.pad(wave, (0, padded_length(wave.shape[-1]) - wave.shape[-1]))[0]
+
+
+def _finite(value: float) -> float:
+    """``value`` when finite, else a MetricError."""
+    if not math.isfinite(value):
+        raise MetricError(f"SCOREQ produced a non-finite score ({value})")
+    return value

@@ -26,7 +26,7 @@ import numpy as np
 
 from urgentbench.assets import Asset, AssetFile, DownloadSource, PackageCode
 from urgentbench.metrics.base import BatchItem, MetricError, Output, length_buckets
-from urgentbench.metrics.model import ModelMetric, mono_audio
+from urgentbench.metrics.model import ModelMetric, device_tensor, mono_audio
 from urgentbench.requirements import Availability, PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
@@ -78,6 +78,11 @@ class SpeakerSimilarity(ModelMetric):
             runner) or torch's default.
         model: ``"resemblyzer"`` (default, weights in the wheel) or ``"rawnet3"`` (URGENT's
             ESPnet RawNet3, an asset).
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"``.
+
+    Batched scoring: Resemblyzer's 1.6 s partials of several utterances go through the
+    encoder together; RawNet3 stacks only estimates of equal length (it normalises over
+    the whole input).
     """
 
     name: ClassVar[str] = "spk_sim"
@@ -104,7 +109,6 @@ class SpeakerSimilarity(ModelMetric):
         "substitute for URGENT's calculate_speaker_similarity.py (ESPnet RawNet3); "
         "resemblyzer VoiceEncoder.embed_utterance(preprocess_wav(x))"
     )
-    records_device: ClassVar[bool] = False
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -116,8 +120,8 @@ class SpeakerSimilarity(ModelMetric):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        """``threads`` (None: ``$URGENTBENCH_THREADS`` or torch's default); ``model``: the embedder."""
-        return {"threads": None, "model": "resemblyzer"}
+        """``threads`` (None: ``$URGENTBENCH_THREADS`` or torch's default); ``model``: the embedder; ``device``."""
+        return {"threads": None, "model": "resemblyzer", "device": "cpu"}
 
     @classmethod
     def asset_name(cls, options: Mapping[str, Any]) -> str | None:
@@ -140,7 +144,7 @@ class SpeakerSimilarity(ModelMetric):
         return super().availability(options)
 
     def setup(self) -> None:
-        """Check the weights' hash and load the embedding model on the CPU once.
+        """Check the weights' hash and load the embedding model on the ``device`` option's device once.
 
         Raises:
             RuntimeError: When the packaged weights are not the pinned ones.
@@ -149,10 +153,11 @@ class SpeakerSimilarity(ModelMetric):
         from urgentbench.hashing import sha256_file
 
         self.use_threads()
+        device = self.use_device()
         if self.options["model"] == "rawnet3":
             from urgentbench.metrics.rawnet3 import RawNet3Embedder
 
-            embedder = RawNet3Embedder()
+            embedder = RawNet3Embedder(device=device)
             embedder.setup()
             self._encoder = embedder
             return
@@ -168,7 +173,7 @@ class SpeakerSimilarity(ModelMetric):
                 f"the verified wheel)"
             )
         self._weights_sha256 = digest
-        self._encoder = VoiceEncoder("cpu", verbose=False, weights_fpath=weights)
+        self._encoder = VoiceEncoder(device, verbose=False, weights_fpath=weights)
         self._encoder.eval()
 
     def provenance(self) -> dict[str, Any]:
@@ -237,7 +242,7 @@ class SpeakerSimilarity(ModelMetric):
         with torch.no_grad():
             embeds = np.concatenate(
                 [
-                    self._encoder(torch.from_numpy(mels[k : k + _PARTIAL_BATCH])).cpu().numpy()
+                    self._encoder(device_tensor(mels[k : k + _PARTIAL_BATCH], self._device)).cpu().numpy()
                     for k in range(0, len(mels), _PARTIAL_BATCH)
                 ]
             )
@@ -258,8 +263,8 @@ class SpeakerSimilarity(ModelMetric):
             One entry per item: the output of :meth:`compute`, or the :class:`MetricError`
             it raises for that item.
         """
-        if self.options["model"] == "rawnet3":  # one utterance at a time
-            return super().compute_batch(items)
+        if self.options["model"] == "rawnet3":  # references alone, estimates batched
+            return self._rawnet3_batch(items, None)
         RESEMBLYZER_PACKAGE.load()
         from resemblyzer import VoiceEncoder
 
@@ -295,8 +300,8 @@ class SpeakerSimilarity(ModelMetric):
         The partial utterances of all the estimates go through the encoder together; each
         similarity equals the one of :meth:`compute_with_state` to float rounding (within 1e-6).
         """
-        if self.options["model"] == "rawnet3":  # one utterance at a time
-            return super().compute_batch_with_state(items, states)
+        if self.options["model"] == "rawnet3":  # estimates of equal length together
+            return self._rawnet3_batch(items, states)
         RESEMBLYZER_PACKAGE.load()
         from resemblyzer import VoiceEncoder
 
@@ -320,6 +325,33 @@ class SpeakerSimilarity(ModelMetric):
                     out[i] = {"spk_sim": _cosine(states[i]["embedding"], embeddings[j])}
                 except MetricError as exc:
                     out[i] = exc
+        return out  # type: ignore[return-value]
+
+    def _rawnet3_batch(
+        self, items: Sequence[BatchItem], states: Sequence[dict[str, np.ndarray]] | None
+    ) -> list[dict[str, Any] | Exception]:
+        """RawNet3 similarities: references embedded alone (or given), estimates of equal length together.
+
+        RawNet3's instance normalisation and statistics pooling run over the whole input,
+        so only estimates of one length share a forward pass (no padding); each value
+        equals the one-by-one value to float rounding.
+        """
+        from urgentbench.metrics.rawnet3 import torch_cosine
+
+        if self._encoder is None:
+            self.setup()
+        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        ready: list[tuple[int, np.ndarray, np.ndarray]] = []
+        for i, item in enumerate(items):
+            try:
+                self._check_inputs(item.reference, item.sample_rate)
+                ref = states[i]["embedding"] if states is not None else self._encoder.embed(item.reference, "reference")
+                ready.append((i, ref, self._encoder.checked(item.estimate, "enhanced")))
+            except MetricError as exc:
+                out[i] = exc
+        embeddings = self._encoder.embed_checked([x for _, _, x in ready], self.batch_size)
+        for (i, ref, _), est in zip(ready, embeddings):
+            out[i] = est if isinstance(est, MetricError) else {"spk_sim": torch_cosine(ref, est)}
         return out  # type: ignore[return-value]
 
     @staticmethod

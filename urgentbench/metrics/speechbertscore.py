@@ -31,7 +31,7 @@ mhubert-147``); ``model_dir`` points at another local ``from_pretrained`` folder
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -43,7 +43,8 @@ from urgentbench.metrics._ssl import (
     check_input,
     load_pretrained,
 )
-from urgentbench.metrics.base import MetricError, Output
+from urgentbench.metrics.base import BatchItem, MetricError, Output
+from urgentbench.metrics.model import device_tensor, forward_equal_lengths
 from urgentbench.requirements import PackageRequirement, pip
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,11 @@ class SpeechBERTScore(PretrainedMetric):
         model_dir: A local ``from_pretrained`` folder (config.json + weights) used instead
             of the model's asset; its file hashes go into the provenance.
         threads: torch intra-op threads; None uses ``$URGENTBENCH_THREADS`` or torch's default.
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"``.
+
+    :meth:`compute_batch` runs waveforms of equal length through the model together (the
+    HuBERT front end's GroupNorm normalises over the whole input and the official script
+    uses no attention mask, so padding would change the features); others go one at a time.
     """
 
     name: ClassVar[str] = "speechbertscore"
@@ -104,6 +110,8 @@ class SpeechBERTScore(PretrainedMetric):
     needs_reference: ClassVar[bool] = True
     sample_rate: ClassVar[int | None] = SAMPLE_RATE
     version: ClassVar[str] = "1"
+    #: Most equal-length waveforms per forward pass.
+    batch_size: ClassVar[int] = 16
     outputs: ClassVar[tuple[Output, ...]] = (
         Output(
             "speechbertscore",
@@ -136,8 +144,8 @@ class SpeechBERTScore(PretrainedMetric):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        """``model``: mhubert-147, ``layer``: 8, ``model_dir``: None (the asset), ``threads``: None."""
-        return {"model": DEFAULT_MODEL, "layer": DEFAULT_LAYER, "model_dir": None, "threads": None}
+        """``model``: mhubert-147, ``layer``: 8, ``model_dir``: None (the asset), ``threads``: None, ``device``: cpu."""
+        return {"model": DEFAULT_MODEL, "layer": DEFAULT_LAYER, "model_dir": None, "threads": None, "device": "cpu"}
 
     @classmethod
     def asset_name(cls, options: Mapping[str, Any]) -> str | None:
@@ -179,7 +187,7 @@ class SpeechBERTScore(PretrainedMetric):
         # hidden_states[layer] is the output of the layer-th transformer layer (the input of the
         # first one for 0); the later layers are not needed.
         model.encoder.layers = model.encoder.layers[:layer]
-        self._model, self._config = model, config
+        self._model, self._config = model.to(self._device), config
         self._source = source
         self._cache.clear()
         logger.debug("SpeechBERTScore: %s layer %d from %s", self.options["model"], layer, folder)
@@ -196,8 +204,51 @@ class SpeechBERTScore(PretrainedMetric):
             self.setup()
         x = check_input(waveform, role, self._config)
         with torch.inference_mode():
-            out = self._model(torch.from_numpy(x)[None, :]).last_hidden_state
-        return out[0].float().numpy()
+            out = self._model(device_tensor(x, self._device)[None, :]).last_hidden_state
+        return out[0].float().cpu().numpy()
+
+    def batch_features(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """:meth:`features` of several checked 16 kHz waveforms, those of equal length in one forward pass."""
+        import torch
+
+        if self._model is None:
+            self.setup()
+        with torch.inference_mode():
+            waves = [device_tensor(np.asarray(x, dtype=np.float32), self._device) for x in waveforms]
+            out = forward_equal_lengths(waves, lambda batch: self._model(batch).last_hidden_state, self.batch_size)
+        return [o.float().cpu().numpy() for o in out]
+
+    def compute_batch(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
+        """Score several utterances; references not cached yet and all estimates go through :meth:`batch_features`.
+
+        Each result equals :meth:`compute`'s to float rounding (within 1e-5).
+        """
+        if self._model is None:
+            self.setup()
+        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        ready: list[tuple[int, np.ndarray, np.ndarray]] = []
+        for i, item in enumerate(items):
+            try:
+                if item.sample_rate != SAMPLE_RATE:
+                    raise MetricError(f"SpeechBERTScore needs {SAMPLE_RATE} Hz audio, got {item.sample_rate} Hz")
+                if item.reference is None:
+                    raise MetricError("SpeechBERTScore needs the clean reference")
+                ref = check_input(item.reference, "reference", self._config)
+                ready.append((i, ref, check_input(item.estimate, "enhanced", self._config)))
+            except MetricError as exc:
+                out[i] = exc
+        refs = {ReferenceCache.key(r): r for _, r, _ in ready}
+        missing = [k for k, r in refs.items() if not self._cache.has(r)]
+        features = self.batch_features([refs[k] for k in missing] + [e for _, _, e in ready])
+        computed = dict(zip(missing, features))
+        for (i, ref, _), est in zip(ready, features[len(missing):]):
+            try:
+                new = computed.get(ReferenceCache.key(ref))
+                ref_features = self._cache.get(ref, lambda x, new=new: self.features(x, "reference") if new is None else new)
+                out[i] = {"speechbertscore": bertscore_precision(est, ref_features)}
+            except MetricError as exc:
+                out[i] = exc
+        return out  # type: ignore[return-value]
 
     def compute(
         self,

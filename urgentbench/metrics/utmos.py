@@ -21,7 +21,10 @@ SpeechMOS resamples to 16 kHz itself. This metric reproduces that path without
   windowed-sinc interpolation, Hann window, 6 zero crossings, roll-off 0.99, computed in
   float32. 16 kHz input is used unchanged, as in torchaudio. Resampling with soxr first
   instead would change scores slightly for non-16 kHz files.
-- Samples are passed as float32, as librosa reads them; batch size 1, CPU, no gradient.
+- Samples are passed as float32, as librosa reads them; no gradient, on the ``device``
+  option's device. :meth:`UTMOS.compute_batch` stacks only utterances of equal length at
+  16 kHz (the first convolution's GroupNorm normalises over the whole input, so zero
+  padding would change the shorter one's score); others go through one at a time.
 
 Bad input: an empty, non-mono or non-finite waveform, or one shorter than the 400
 samples at 16 kHz (25 ms) that the first wav2vec 2.0 frame needs, raises
@@ -32,14 +35,15 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from urgentbench.assets import Asset, AssetFile, DownloadSource
-from urgentbench.metrics.base import MetricError, Output
-from urgentbench.metrics.model import ModelMetric
+from urgentbench.metrics.base import BatchItem, MetricError, Output
+from urgentbench.metrics.model import ModelMetric, device_tensor, forward_equal_lengths
 from urgentbench.requirements import PackageRequirement
 
 logger = logging.getLogger(__name__)
@@ -83,7 +87,7 @@ def resample_sinc_hann(x: Any, orig_rate: int, new_rate: int) -> Any:
     by ``base / orig``; ``width = ceil(6 * orig / base)``. The input is zero-padded by
     ``width`` on the left and ``width + orig`` on the right, convolved with stride
     ``orig``, the phases interleaved, and the output cut to ``ceil(new * n / orig)``
-    samples. The kernel is computed in the input's dtype.
+    samples. The kernel is computed in the input's dtype, on its device.
 
     Args:
         x: Float tensor ``(..., time)``.
@@ -108,13 +112,13 @@ def resample_sinc_hann(x: Any, orig_rate: int, new_rate: int) -> Any:
     zeros = 6  # lowpass_filter_width
     base = min(orig, new) * 0.99
     width = math.ceil(zeros * orig / base)
-    dtype = x.dtype
-    taps = torch.arange(-width, width + orig, dtype=dtype)[None, None] / orig
-    t = torch.arange(0, -new, -1, dtype=dtype)[:, None, None] / new + taps
+    dtype, device = x.dtype, x.device
+    taps = torch.arange(-width, width + orig, dtype=dtype, device=device)[None, None] / orig
+    t = torch.arange(0, -new, -1, dtype=dtype, device=device)[:, None, None] / new + taps
     t = (t * base).clamp(-zeros, zeros)
     window = torch.cos(t * math.pi / zeros / 2) ** 2
     t = t * math.pi
-    kernel = torch.where(t == 0, torch.ones((), dtype=dtype), torch.sin(t) / t) * (window * (base / orig))
+    kernel = torch.where(t == 0, torch.ones((), dtype=dtype, device=device), torch.sin(t) / t) * (window * (base / orig))
     shape = x.shape
     flat = x.reshape(-1, shape[-1])
     n = flat.shape[-1]
@@ -165,6 +169,7 @@ class UTMOS(ModelMetric):
     Options:
         threads: torch intra-op threads; None uses ``$URGENTBENCH_THREADS`` (set by the
             runner) or torch's default.
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"``.
     """
 
     name: ClassVar[str] = "utmos"
@@ -175,6 +180,8 @@ class UTMOS(ModelMetric):
     #: Native rate: resampled to 16 kHz inside, with torchaudio's algorithm (module docstring).
     sample_rate: ClassVar[int | None] = None
     version: ClassVar[str] = "1"
+    #: Most equal-length utterances per forward pass (see the module docstring).
+    batch_size: ClassVar[int] = 16
     outputs: ClassVar[tuple[Output, ...]] = (
         Output("utmos", True, "UTMOS22 strong predicted naturalness MOS (ranked by URGENT 2025/2026)"),
     )
@@ -203,8 +210,9 @@ class UTMOS(ModelMetric):
         """
         folder = self.asset_folder()  # sha256-verified before anything is deserialised
         self.use_threads()
-        self._model = load_utmos22_strong(folder / CHECKPOINT)
-        logger.debug("UTMOS22 strong loaded from %s (%s threads)", folder, self._threads or "default")
+        device = self.use_device()
+        self._model = load_utmos22_strong(folder / CHECKPOINT).to(device)
+        logger.debug("UTMOS22 strong loaded from %s on %s (%s threads)", folder, device, self._threads or "default")
 
     def provenance(self) -> dict[str, Any]:
         """Version, options, checkpoint identity, resampler, device, threads and torch's version."""
@@ -234,6 +242,31 @@ class UTMOS(ModelMetric):
             self.setup()
         return {"utmos": self.score(estimate, sample_rate)}
 
+    def compute_batch(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
+        """Score several waveforms, those of equal length at 16 kHz in one forward pass.
+
+        Each result equals :meth:`compute`'s to float rounding (within 1e-5).
+        """
+        import torch
+
+        if self._model is None:
+            self.setup()
+        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        ready: list[tuple[int, Any]] = []
+        for i, item in enumerate(items):
+            try:
+                ready.append((i, self._wave16(item.estimate, int(item.sample_rate))))
+            except MetricError as exc:
+                out[i] = exc
+        with torch.inference_mode():
+            values = forward_equal_lengths([w for _, w in ready], self._model, self.batch_size)
+        for (i, _), value in zip(ready, values):
+            try:
+                out[i] = {"utmos": _finite(float(value))}
+            except MetricError as exc:
+                out[i] = exc
+        return out  # type: ignore[return-value]
+
     def score(self, waveform: np.ndarray, sample_rate: int) -> float:
         """UTMOS of one mono waveform at ``sample_rate`` (resampled to 16 kHz as SpeechMOS does).
 
@@ -244,6 +277,18 @@ class UTMOS(ModelMetric):
 
         if self._model is None:
             self.setup()
+        wave = self._wave16(waveform, sample_rate)
+        with torch.inference_mode():
+            return _finite(float(self._model(wave[None])[0]))
+
+    def _wave16(self, waveform: np.ndarray, sample_rate: int) -> Any:
+        """The checked waveform resampled to 16 kHz, a 1-D tensor on the model's device.
+
+        Raises:
+            MetricError: For an empty, non-mono, non-finite or too short waveform.
+        """
+        import torch
+
         x = np.asarray(waveform, dtype=np.float32)
         if x.ndim != 1 or x.size == 0:
             raise MetricError(f"UTMOS needs a non-empty mono waveform, got shape {x.shape}")
@@ -256,8 +301,11 @@ class UTMOS(ModelMetric):
                 f"({MIN_SAMPLES / MODEL_RATE * 1000:.0f} ms), got {x.size / sample_rate * 1000:.1f} ms"
             )
         with torch.inference_mode():
-            wave = resample_sinc_hann(torch.from_numpy(x)[None], int(sample_rate), MODEL_RATE)
-            value = float(self._model(wave)[0])
-        if not math.isfinite(value):
-            raise MetricError(f"UTMOS produced a non-finite score ({value})")
-        return value
+            return resample_sinc_hann(device_tensor(x, self._device)[None], int(sample_rate), MODEL_RATE)[0]
+
+
+def _finite(value: float) -> float:
+    """``value`` when finite, else a MetricError."""
+    if not math.isfinite(value):
+        raise MetricError(f"UTMOS produced a non-finite score ({value})")
+    return value

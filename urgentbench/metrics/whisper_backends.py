@@ -134,16 +134,19 @@ class FasterWhisperBackend:
         model_dir: A CTranslate2 Whisper folder (``model.bin``, ``config.json``, tokenizer).
         compute_type: CTranslate2 compute type (``"int8"``, ``"float32"``...).
         threads: CTranslate2 threads (0: the library's default).
+        device: ``"cpu"`` or ``"cuda:N"`` (resolved by :func:`urgentbench.metrics.model.resolve_device`).
     """
 
     name = "faster-whisper"
 
-    def __init__(self, model_dir: Path, compute_type: str, threads: int):
+    def __init__(self, model_dir: Path, compute_type: str, threads: int, device: str = "cpu"):
         from faster_whisper import WhisperModel
 
+        kind, _, index = device.partition(":")
         self.model = WhisperModel(
             str(model_dir),
-            device="cpu",
+            device=kind,
+            device_index=int(index or 0),
             compute_type=compute_type,
             cpu_threads=threads,
             local_files_only=True,
@@ -306,7 +309,7 @@ class _LockstepModel:
 
 
 class OpenAIWhisperBackend:
-    """Whisper through OpenAI's reference implementation (``openai-whisper``, PyTorch, float32 on the CPU).
+    """Whisper through OpenAI's reference implementation (``openai-whisper``, PyTorch, float32).
 
     Args:
         checkpoint: An OpenAI-format ``.pt`` checkpoint (``dims`` and ``model_state_dict``),
@@ -314,11 +317,12 @@ class OpenAIWhisperBackend:
         threads: torch intra-op threads (0: torch's default).
         alignment_heads: The official model's alignment heads (``whisper._ALIGNMENT_HEADS``),
             if known; only word timestamps use them.
+        device: ``"cpu"`` or ``"cuda:N"`` (resolved by :func:`urgentbench.metrics.model.resolve_device`).
     """
 
     name = "openai-whisper"
 
-    def __init__(self, checkpoint: Path, threads: int, alignment_heads: bytes | None = None):
+    def __init__(self, checkpoint: Path, threads: int, alignment_heads: bytes | None = None, device: str = "cpu"):
         import torch
         from whisper.model import ModelDimensions, Whisper
 
@@ -337,7 +341,7 @@ class OpenAIWhisperBackend:
         if alignment_heads is not None:
             model.set_alignment_heads(alignment_heads)
         model.eval()
-        self.model = model
+        self.model = model.to(device)
         self._no_repeat_ngram_size = 0
         # transcribe() calls model.decode for every 30 s window; route it through a
         # decoding task that can also forbid repeated n-grams (the repetition guard).

@@ -44,10 +44,13 @@ class MetricSpec:
         """Hash of the effective options (defaults included) and of the checkpoints they load.
 
         The checkpoints' sha256 (:meth:`Metric.model_hashes`) are part of the hash, so scores
-        made with different model files are stored apart and never ranked together.
+        made with different model files are stored apart and never ranked together. The
+        options are those of :meth:`Metric.hashed_options` (a model metric's ``device`` is
+        left out when it is ``"cpu"``).
         """
         options = {**self.cls.default_options(), **dict(self.options)}
         models = self.cls.model_hashes(options)
+        options = self.cls.hashed_options(options)
         return config_hash({**options, "_models": models} if models else options)
 
     @property
