@@ -242,6 +242,7 @@ def test_wer_metadata_and_options():
         "beam_size": 5,
         "compute_type": "int8",
         "cpu_threads": None,
+        "device": "cpu",
     }
     assert [a.name for a in cls.assets()] == ["whisper-base-ct2"]
     with pytest.raises(ValueError, match="unknown option"):
