@@ -372,3 +372,12 @@ def test_split_graph_is_cached_verified_and_loaded_without_onnx(tmp_path, caplog
         assert dnsmos_onnx.split_p835_cached(path, sha, tmp_path) == fresh
     assert "do not match their sha256" in caplog.text
     assert head.read_bytes() == fresh[2]
+
+
+def test_p808_at_its_default_keeps_the_stored_results_key():
+    from urgentbench.pipeline.specs import MetricSpec
+
+    default = MetricSpec("dnsmos").options_hash
+    assert default == "b5d147b08b48"  # the key of DNSMOS scores stored before the option existed
+    assert MetricSpec("dnsmos", (("p808", True),)).options_hash == default
+    assert MetricSpec("dnsmos", (("p808", False),)).options_hash != default

@@ -175,6 +175,18 @@ class DNSMOS(ModelMetric):
         self._pool: Any = None
 
     @classmethod
+    def hashed_options(cls, options: Any) -> dict[str, Any]:
+        """The options as hashed: ``p808`` left out at its default (True).
+
+        Scores stored before the option existed (which always ran P.808) keep their keys;
+        ``p808=False`` reports one output fewer, so it is part of the key.
+        """
+        out = super().hashed_options(options)
+        if out.get("p808") is True:
+            del out["p808"]
+        return out
+
+    @classmethod
     def default_options(cls) -> dict[str, Any]:
         """The defaults: every core's threads on the CPU.
 
