@@ -90,9 +90,6 @@ def run(suite: Suite, producers: list[ProducerSpec], metrics: list[MetricSpec], 
         progress = RunProgress(planner, options.metric_at_a_time, options.progress,
                                f"{suite.key} ({n} system{'' if n == 1 else 's'})")
         total = progress.jobs
-        provenance = collect_provenance(suite, producers, metrics, options.protocol)
-        run_id = store.start_run(suite.name, suite.version, options.command, provenance)
-        report = RunReport(run_id=run_id, jobs=total, rows_written=0)
         ctx = WorkerContext(
             suite_folder=str(suite.folder),
             suite_key=suite.key,
@@ -106,12 +103,15 @@ def run(suite: Suite, producers: list[ProducerSpec], metrics: list[MetricSpec], 
             reference_state_id=f"{suite.key}-{suite.manifest_sha256[:16]}" if options.reference_cache else "",
         )
         planner.on_dropped = progress.done  # every metric of the job failed to set up
-        write = ResultWriter(store, run_id, planner, report, progress.done)
         workers = max(1, min(options.jobs, total))
         finished = False
         try:
+            # the workers start (and set their metrics up) while the run's provenance is collected
             with make_backend(ctx, options.scheduler, workers, options.threads_per_worker) as backend:
-                report.workers = backend.workers
+                provenance = collect_provenance(suite, producers, metrics, options.protocol)
+                run_id = store.start_run(suite.name, suite.version, options.command, provenance)
+                report = RunReport(run_id=run_id, jobs=total, rows_written=0, workers=backend.workers)
+                write = ResultWriter(store, run_id, planner, report, progress.done)
                 if not options.metric_at_a_time:
                     backend.stream(planner.split_tail(planner.jobs(), total, 2 * backend.workers), write)
                 else:

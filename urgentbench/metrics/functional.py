@@ -75,7 +75,7 @@ def _blas_single_threaded(function: Callable[..., float]) -> Callable[..., float
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> float:
-        with _single_threaded_blas():
+        with single_threaded_blas():
             return function(*args, **kwargs)
 
     return wrapper
@@ -438,11 +438,11 @@ def compute(
     rate = metric.working_rate(sr)
     est = resample(np.asarray(est), sr, rate)
     ref = None if ref is None else resample(np.asarray(ref), sr, rate)
-    with _single_threaded_blas():  # as in a run's workers: bit-identical sums (SDR's solve, ...)
+    with single_threaded_blas():  # as in a run's workers: bit-identical sums (SDR's solve, ...)
         return metric.compute(est, ref, rate, transcript=transcript)
 
 
-def _single_threaded_blas() -> Any:
+def single_threaded_blas() -> Any:
     """BLAS limited to one thread while it is active, as :func:`urgentbench.pipeline.worker.configure_threads` does."""
     try:
         from threadpoolctl import threadpool_limits

@@ -31,6 +31,7 @@ from urgentbench.errors import one_line
 from urgentbench.metrics.base import Metric, MetricError, Output
 from urgentbench.metrics.functional import (
     SDR_CLAMP_DB,  # ±50 dB clip of SDR and SI-SDR, one constant for both
+    single_threaded_blas,
 )
 from urgentbench.requirements import PackageRequirement, pip
 
@@ -290,13 +291,14 @@ class SDR(IntrusiveMetric):
         if not np.any(est):
             return {"sdr": -SDR_CLAMP_DB}
         try:
-            if float32:
-                value = _official_float32_sdr(ref, est)
-            else:
-                result = import_fast_bss_eval().bss_eval_sources(
-                    ref[None], est[None], compute_permutation=True, clamp_db=SDR_CLAMP_DB
-                )
-                value = float(np.asarray(result[0]).reshape(-1)[0])
+            with single_threaded_blas():  # the solve's sums as in a worker, wherever it is called
+                if float32:
+                    value = _official_float32_sdr(ref, est)
+                else:
+                    result = import_fast_bss_eval().bss_eval_sources(
+                        ref[None], est[None], compute_permutation=True, clamp_db=SDR_CLAMP_DB
+                    )
+                    value = float(np.asarray(result[0]).reshape(-1)[0])
         except Exception as exc:  # LinAlgError for a singular system, ValueError, ...
             raise MetricError(f"SDR failed: {one_line(exc)}") from exc
         if not math.isfinite(value):
@@ -493,7 +495,8 @@ class MCD(IntrusiveMetric):
         self._check_rate(sample_rate)
         ref = np.ascontiguousarray(reference, dtype=np.float64)
         try:
-            return {"mcep": functional.mel_cepstra(ref, sample_rate)}
+            with functional.single_threaded_blas():  # as in a worker, wherever it is called
+                return {"mcep": functional.mel_cepstra(ref, sample_rate)}
         except ValueError as exc:
             raise MetricError(f"MCD failed: {exc}") from exc
 
@@ -512,8 +515,9 @@ class MCD(IntrusiveMetric):
         self._check_rate(sample_rate)
         est, ref = self._pair(estimate, reference)
         try:
-            scaled = functional.least_squares_scale(ref, est)
-            value = functional.aligned_cepstral_distance(state["mcep"], functional.mel_cepstra(scaled, sample_rate))
+            with functional.single_threaded_blas():  # as in a worker, wherever it is called
+                scaled = functional.least_squares_scale(ref, est)
+                value = functional.aligned_cepstral_distance(state["mcep"], functional.mel_cepstra(scaled, sample_rate))
         except ValueError as exc:
             raise MetricError(f"MCD failed: {exc}") from exc
         if not math.isfinite(value):

@@ -140,6 +140,22 @@ class WorkerState:
         self._digests: dict[int, dict[str, str | None]] = {}
         #: Metric index -> why its set-up failed (it is not tried again by this worker).
         self.setup_failures: dict[int, str] = {}
+        #: Metric index -> seconds of a set-up done ahead of its first job, reported with that job.
+        self._early_setup: dict[int, float] = {}
+
+    def set_up_metrics(self) -> None:
+        """Set every metric up now, ahead of the first job (a pool worker does this as it starts).
+
+        The set-up then overlaps the parent's planning and the other workers' start; its
+        seconds are reported with each metric's first job, as a set-up on first use would
+        be. A set-up that fails is recorded and reported by that first job.
+        """
+        for index in range(len(self.ctx.metrics)):
+            try:
+                _, took = self.metric(index)
+            except MetricSetupError:
+                continue
+            self._early_setup[index] = took
 
     def metric_id(self, index: int) -> str:
         """``name-vVERSION-OPTIONSHASH`` of metric ``index`` (its options hash includes checkpoint digests)."""
@@ -170,7 +186,7 @@ class WorkerState:
                 earlier job of this worker: a failed set-up is not retried).
         """
         if index in self.metrics:
-            return self.metrics[index], 0.0
+            return self.metrics[index], self._early_setup.pop(index, 0.0)
         if index in self.setup_failures:
             raise MetricSetupError(self.setup_failures[index])
         start = time.perf_counter()
@@ -272,6 +288,22 @@ def init_worker(ctx: WorkerContext) -> WorkerState:
     global _STATE
     _STATE = WorkerState(ctx)
     return _STATE
+
+
+def init_pool_worker(ctx: WorkerContext) -> None:
+    """The process pool's initialiser: the worker state, with every metric set up at once.
+
+    Not with ``metric_at_a_time``, which holds one model at a time. Nothing here may raise
+    (an initialiser's exception breaks the whole pool): a failed set-up is recorded for the
+    first job that needs the metric.
+    """
+    state = init_worker(ctx)
+    if ctx.metric_at_a_time:
+        return
+    try:
+        state.set_up_metrics()
+    except Exception:  # noqa: BLE001 - reported by the first job instead
+        logger.debug("early metric set-up failed", exc_info=True)
 
 
 def drop_worker() -> None:
