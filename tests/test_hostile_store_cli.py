@@ -452,8 +452,9 @@ def test_unavailable_corrupt_metric_is_refused_before_the_run(cache: Path, mini_
 
 
 @pytest.mark.slow  # loads torch and NISQA
+@pytest.mark.parametrize("jobs", [1, 2])  # 2: pool workers set their metrics up as they start
 def test_metric_setup_failure_is_a_run_level_error_and_repair_computes_it(cache: Path, mini_env: Path,
-                                                                         tmp_path: Path, monkeypatch):
+                                                                         tmp_path: Path, monkeypatch, jobs: int):
     """The asset goes bad after the availability check (another process, a disk): the worker's set-up fails."""
     from urgentbench import runner
     from urgentbench.assets import add
@@ -471,7 +472,7 @@ def test_metric_setup_failure_is_a_run_level_error_and_repair_computes_it(cache:
     _VERIFIED.clear()  # this process verified it when resolving: a fresh worker has not
     report = runner.run(
         suite, [runner.system_producer("noisy")], metrics,
-        runner.RunOptions(results_dir=results, jobs=1, progress=False),
+        runner.RunOptions(results_dir=results, jobs=jobs, progress=False),
     )
     assert report.setup_failures == {
         "nisqa": f"metric nisqa could not be set up: AssetError: {_nisqa_problem(cache, digest)}"
@@ -483,7 +484,7 @@ def test_metric_setup_failure_is_a_run_level_error_and_repair_computes_it(cache:
     add("nisqa-v2", nisqa_tar())  # the repair
     report = runner.run(
         suite, [runner.system_producer("noisy")], metrics,
-        runner.RunOptions(results_dir=results, jobs=1, progress=False),
+        runner.RunOptions(results_dir=results, jobs=jobs, progress=False),
     )
     assert report.setup_failures == {} and report.errors == [] and report.rows_written == 2
     with sqlite3.connect(results / "results.sqlite") as con:
