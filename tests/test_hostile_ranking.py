@@ -103,6 +103,10 @@ def test_leaving_out_the_hardest_utterances_is_not_ranked_by_default(tmp_path: P
     assert "missing_policy" not in lb  # the default is not written: default leaderboards stay byte-identical
     md = to_markdown(lb)
     assert "Not ranked (incomplete): partial\n- partial: 12 of 24 outputs missing or unusable (the system's failure)" in md
+    from urgentbench.report.html import systems_table
+
+    html = systems_table(lb)  # the HTML page says why too
+    assert "not ranked (incomplete); 12 of 24 outputs missing or unusable (the system&#x27;s failure)" in html
 
 
 def test_missing_worst_ranks_the_partial_copy_level_with_the_full_one_never_above(tmp_path: Path, demo):

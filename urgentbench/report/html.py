@@ -133,13 +133,15 @@ def ranking_table(lb: Leaderboard) -> str:
 def systems_table(lb: Leaderboard) -> str:
     """System metadata (team, description, submission fields), escaped."""
     entries = [(r.system, r.config_hash, r.metadata or {}, "ranked") for r in lb.rows]
-    entries += [(r.system, "", {}, "not ranked (incomplete)") for r in lb.incomplete]
+    for r in lb.incomplete:  # with the reason, as the Markdown and JSON give it
+        reasons = [x for x in (r.reason, *r.stale.values()) if x]
+        entries.append((r.system, "", {}, "; ".join(["not ranked (incomplete)", *reasons])))
     rows = []
     for system, config_hash, meta, status in entries:
         items = "".join(f"<div><b>{esc(k)}</b>: {esc(v)}</div>" for k, v in meta.items() if v not in (None, ""))
         rows.append(
             f'<tr><td class="name">{esc(system)}</td><td class="name">{esc(config_hash)}</td>'
-            f'<td class="name">{status}</td><td class="name">{items or "—"}</td></tr>'
+            f'<td class="name">{esc(status)}</td><td class="name">{items or "—"}</td></tr>'
         )
     return (
         '<div class="scroll"><table><thead><tr><th class="name">system</th><th class="name">config</th>'
