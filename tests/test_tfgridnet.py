@@ -186,20 +186,16 @@ _ESPNET_SCRIPT = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def espnet_source(request) -> Path:
-    """ESPnet 202511's wheel, unpacked (pip download into the pytest cache; skipped without a registry)."""
-    folder = Path(request.config.cache.mkdir("espnet-202511"))
-    src = folder / "src"
-    if not (src / "espnet2" / "enh" / "separator" / "tfgridnetv3_separator.py").is_file():
-        wheels = list(folder.glob("espnet-202511-*.whl"))
-        if not wheels:
-            done = subprocess.run([sys.executable, "-m", "pip", "download", "espnet==202511", "--no-deps",
-                                   "--only-binary=:all:", "-q", "-d", str(folder)], capture_output=True, text=True)
-            wheels = list(folder.glob("espnet-202511-*.whl"))
-            if done.returncode or not wheels:
-                pytest.skip(f"cannot download espnet==202511 with pip: {done.stderr.strip()[-300:]}")
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            wheel.extractall(src)
+def espnet_source(tmp_path_factory) -> Path:
+    """ESPnet 202511's wheel, unpacked: the pinned release file `make install` fetches (asset espnet-202511)."""
+    from conftest import _default_assets
+
+    wheel = _default_assets() / "espnet-202511" / "espnet-202511-py3-none-any.whl"
+    if not wheel.is_file():
+        pytest.fail(f"{wheel} not found: run `urgentbench assets fetch espnet-202511` (make install does)")
+    src = tmp_path_factory.mktemp("espnet-202511")
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(src)
     return src
 
 
