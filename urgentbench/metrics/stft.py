@@ -49,8 +49,9 @@ def stft(y: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
         hop_length: Samples between frames, >= 1.
 
     Returns:
-        ``(1 + n_fft // 2, frames)`` complex spectrogram, ``frames = 1 + len(y) // hop_length``
-        for a signal of at least ``n_fft // 2`` samples (librosa's count).
+        ``(1 + n_fft // 2, frames)`` complex spectrogram in Fortran order (as librosa's),
+        ``frames = 1 + len(y) // hop_length`` for a signal of at least ``n_fft // 2``
+        samples (librosa's count).
 
     Raises:
         ValueError: For a non-1-D input, ``n_fft < 2`` or ``hop_length < 1``.
@@ -64,7 +65,9 @@ def stft(y: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
     window = hann_periodic(n_fft)
     padded = np.pad(y, (n_fft // 2, n_fft // 2), mode="constant")
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
-    out = np.empty((n_fft // 2 + 1, len(frames)), dtype=out_dtype)
+    # Fortran order, as librosa allocates it: reductions over frequency (LSD's mean) then add
+    # in the same order, so downstream sums are bit-identical too
+    out = np.empty((n_fft // 2 + 1, len(frames)), dtype=out_dtype, order="F")
     for start in range(0, len(frames), _BLOCK_FRAMES):
         block = frames[start : start + _BLOCK_FRAMES]
         out[:, start : start + len(block)] = np.fft.rfft(window * block, axis=-1).T
