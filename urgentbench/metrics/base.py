@@ -276,6 +276,26 @@ class Metric:
                 out.append(exc)
         return out
 
+    def compute_batch_from_references(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
+        """:meth:`compute_batch` through the reference state, for a batched :meth:`compute_batch_with_state`.
+
+        Each reference is analysed alone (:meth:`reference_state`), then the items whose
+        reference could be analysed go through :meth:`compute_batch_with_state` together; an
+        item whose reference fails gets that :class:`MetricError` as its result.
+        """
+        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        ready: list[int] = []
+        states: list[dict[str, np.ndarray]] = []
+        for i, item in enumerate(items):
+            try:
+                states.append(self.reference_state(item.reference, item.sample_rate))  # type: ignore[arg-type]
+                ready.append(i)
+            except MetricError as exc:
+                out[i] = exc
+        for i, result in zip(ready, self.compute_batch_with_state([items[i] for i in ready], states)):
+            out[i] = result
+        return out  # type: ignore[return-value]
+
     def compute_batch_with_state(
         self, items: Sequence[BatchItem], states: Sequence[dict[str, np.ndarray]]
     ) -> list[dict[str, Any] | Exception]:

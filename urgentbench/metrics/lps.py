@@ -267,18 +267,7 @@ class LPS(PretrainedMetric):
 
     def compute_batch(self, items: Sequence[BatchItem]) -> list[dict[str, Any] | Exception]:
         """Score several utterances: each reference recognised alone (cached), the estimates batched."""
-        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
-        ready: list[int] = []
-        states: list[dict[str, np.ndarray]] = []
-        for i, item in enumerate(items):
-            try:
-                states.append(self.reference_state(item.reference, item.sample_rate))  # type: ignore[arg-type]
-                ready.append(i)
-            except MetricError as exc:
-                out[i] = exc
-        for i, result in zip(ready, self.compute_batch_with_state([items[i] for i in ready], states)):
-            out[i] = result
-        return out  # type: ignore[return-value]
+        return self.compute_batch_from_references(items)
 
     def compute_batch_with_state(
         self, items: Sequence[BatchItem], states: Sequence[dict[str, np.ndarray]]

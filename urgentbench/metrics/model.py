@@ -163,6 +163,42 @@ def forward_equal_lengths(waves: Sequence[Any], forward: Callable[[Any], Sequenc
     return out
 
 
+def finite_score(value: float, label: str) -> float:
+    """``value`` when finite, else a MetricError naming the model (``label``)."""
+    if not np.isfinite(value):
+        raise MetricError(f"{label} produced a non-finite score ({value})")
+    return float(value)
+
+
+def scalar_scores(
+    items: Sequence[Any], wave_of: Callable[[Any], Any], model: Callable[[Any], Sequence[Any]], batch_size: int,
+    label: str,
+) -> list[float | Exception]:
+    """One score per item from a model giving one scalar per wave of a stack (UTMOS, SCOREQ).
+
+    ``wave_of(item)`` gives the item's model input (a tensor on the model's device) or raises
+    :class:`MetricError`, which becomes that item's result; waves of equal length share a
+    forward pass (:func:`forward_equal_lengths`); a non-finite score is a MetricError.
+    """
+    import torch
+
+    out: list[float | Exception | None] = [None] * len(items)
+    ready: list[tuple[int, Any]] = []
+    for i, item in enumerate(items):
+        try:
+            ready.append((i, wave_of(item)))
+        except MetricError as exc:
+            out[i] = exc
+    with torch.inference_mode():
+        values = forward_equal_lengths([w for _, w in ready], model, batch_size)
+    for (i, _), value in zip(ready, values):
+        try:
+            out[i] = finite_score(float(value), label)
+        except MetricError as exc:
+            out[i] = exc
+    return out  # type: ignore[return-value]
+
+
 class ModelMetric(Metric):
     """A metric computed by a model loaded from checkpoint files.
 

@@ -50,7 +50,7 @@ import numpy as np
 
 from urgentbench.assets import Asset, AssetFile, DownloadSource
 from urgentbench.metrics.base import BatchItem, MetricError, Output
-from urgentbench.metrics.model import ModelMetric, device_tensor, forward_equal_lengths, mono_audio
+from urgentbench.metrics.model import ModelMetric, device_tensor, finite_score, mono_audio, scalar_scores
 from urgentbench.requirements import PackageRequirement
 
 logger = logging.getLogger(__name__)
@@ -213,25 +213,12 @@ class SCOREQ(ModelMetric):
 
         Each result equals :meth:`compute`'s to float rounding (within 1e-5).
         """
-        import torch
-
         if self._model is None:
             self.setup()
-        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
-        ready: list[tuple[int, Any]] = []
-        for i, item in enumerate(items):
-            try:
-                ready.append((i, self._padded16(item.estimate, int(item.sample_rate))))
-            except MetricError as exc:
-                out[i] = exc
-        with torch.inference_mode():
-            values = forward_equal_lengths([w for _, w in ready], self._model, self.batch_size)
-        for (i, _), value in zip(ready, values):
-            try:
-                out[i] = {"scoreq": _finite(float(value))}
-            except MetricError as exc:
-                out[i] = exc
-        return out  # type: ignore[return-value]
+        scores = scalar_scores(
+            items, lambda item: self._padded16(item.estimate, int(item.sample_rate)), self._model, self.batch_size, "SCOREQ"
+        )
+        return [s if isinstance(s, Exception) else {"scoreq": s} for s in scores]
 
     def score(self, waveform: np.ndarray, sample_rate: int) -> float:
         """SCOREQ NR score of one mono waveform at ``sample_rate`` (resampled and padded as scoreq does).
@@ -245,7 +232,7 @@ class SCOREQ(ModelMetric):
             self.setup()
         wave = self._padded16(waveform, sample_rate)
         with torch.inference_mode():
-            return _finite(float(self._model(wave[None])[0]))
+            return finite_score(float(self._model(wave[None])[0]), "SCOREQ")
 
     def _padded16(self, waveform: np.ndarray, sample_rate: int) -> Any:
         """The checked waveform at 16 kHz, zero-padded as scoreq does: a 1-D tensor on the model's device.
@@ -269,9 +256,3 @@ class SCOREQ(ModelMetric):
             wave = resample_sinc_hann(device_tensor(x, self._device)[None], int(sample_rate), MODEL_RATE)
             return F.pad(wave, (0, padded_length(wave.shape[-1]) - wave.shape[-1]))[0]
 
-
-def _finite(value: float) -> float:
-    """``value`` when finite, else a MetricError."""
-    if not math.isfinite(value):
-        raise MetricError(f"SCOREQ produced a non-finite score ({value})")
-    return value

@@ -43,7 +43,7 @@ import numpy as np
 
 from urgentbench.assets import Asset, AssetFile, DownloadSource
 from urgentbench.metrics.base import BatchItem, MetricError, Output
-from urgentbench.metrics.model import ModelMetric, device_tensor, forward_equal_lengths
+from urgentbench.metrics.model import ModelMetric, device_tensor, finite_score, scalar_scores
 from urgentbench.requirements import PackageRequirement
 
 logger = logging.getLogger(__name__)
@@ -247,25 +247,12 @@ class UTMOS(ModelMetric):
 
         Each result equals :meth:`compute`'s to float rounding (within 1e-5).
         """
-        import torch
-
         if self._model is None:
             self.setup()
-        out: list[dict[str, Any] | Exception | None] = [None] * len(items)
-        ready: list[tuple[int, Any]] = []
-        for i, item in enumerate(items):
-            try:
-                ready.append((i, self._wave16(item.estimate, int(item.sample_rate))))
-            except MetricError as exc:
-                out[i] = exc
-        with torch.inference_mode():
-            values = forward_equal_lengths([w for _, w in ready], self._model, self.batch_size)
-        for (i, _), value in zip(ready, values):
-            try:
-                out[i] = {"utmos": _finite(float(value))}
-            except MetricError as exc:
-                out[i] = exc
-        return out  # type: ignore[return-value]
+        scores = scalar_scores(
+            items, lambda item: self._wave16(item.estimate, int(item.sample_rate)), self._model, self.batch_size, "UTMOS"
+        )
+        return [s if isinstance(s, Exception) else {"utmos": s} for s in scores]
 
     def score(self, waveform: np.ndarray, sample_rate: int) -> float:
         """UTMOS of one mono waveform at ``sample_rate`` (resampled to 16 kHz as SpeechMOS does).
@@ -279,7 +266,7 @@ class UTMOS(ModelMetric):
             self.setup()
         wave = self._wave16(waveform, sample_rate)
         with torch.inference_mode():
-            return _finite(float(self._model(wave[None])[0]))
+            return finite_score(float(self._model(wave[None])[0]), "UTMOS")
 
     def _wave16(self, waveform: np.ndarray, sample_rate: int) -> Any:
         """The checked waveform resampled to 16 kHz, a 1-D tensor on the model's device.
@@ -303,9 +290,3 @@ class UTMOS(ModelMetric):
         with torch.inference_mode():
             return resample_sinc_hann(device_tensor(x, self._device)[None], int(sample_rate), MODEL_RATE)[0]
 
-
-def _finite(value: float) -> float:
-    """``value`` when finite, else a MetricError."""
-    if not math.isfinite(value):
-        raise MetricError(f"UTMOS produced a non-finite score ({value})")
-    return value
