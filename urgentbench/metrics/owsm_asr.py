@@ -46,7 +46,7 @@ from urgentbench.metrics.owsm_models import (
     max_len_ratio,
     owsm_language,
 )
-from urgentbench.requirements import Availability, PackageRequirement, check_requirements, pip
+from urgentbench.requirements import PackageRequirement, pip
 from urgentbench.validation import require_int
 
 logger = logging.getLogger(__name__)
@@ -156,12 +156,6 @@ class OWSMErrorRate(ModelMetric):
     def assets_for(cls, options: dict[str, Any]) -> Sequence[Any]:
         """The model asset (none for ``model_dir``) and ESPnet's release file."""
         return (*super().assets_for(options), ESPNET_CODE)
-
-    @classmethod
-    def availability(cls, options: dict[str, Any] | None = None) -> Availability:
-        """Packages, ESPnet's release file and the model asset (each missing one named with its fix command)."""
-        full = {**cls.default_options(), **(options or {})}
-        return check_requirements(list(cls.packages), list(cls.assets_for(full)))
 
     def setup(self) -> None:
         """Check the options, load ESPnet's ``Speech2Text`` on the model folder.

@@ -24,7 +24,6 @@ from urgentbench.metrics.base import MetricError, Output
 from urgentbench.metrics.espnet_runtime import ESPNET2_PACKAGE, ESPNET_CODE, PACKAGES
 from urgentbench.metrics.model import ModelMetric, mono_audio
 from urgentbench.metrics.owsm_models import SAMPLE_RATE, owsm_language
-from urgentbench.requirements import Availability, check_requirements
 
 logger = logging.getLogger(__name__)
 
@@ -80,12 +79,6 @@ class LanguageIDAccuracy(ModelMetric):
     def assets_for(cls, options: dict[str, Any]) -> Sequence[Any]:
         """The model asset (none for ``model_dir``) and ESPnet's release file."""
         return (*super().assets_for(options), ESPNET_CODE)
-
-    @classmethod
-    def availability(cls, options: dict[str, Any] | None = None) -> Availability:
-        """Packages, ESPnet's release file and the model asset (each missing one named with its fix command)."""
-        full = {**cls.default_options(), **(options or {})}
-        return check_requirements(list(cls.packages), list(cls.assets_for(full)))
 
     def setup(self) -> None:
         """Load ESPnet's ``Speech2TextGreedySearch`` on the model folder.
