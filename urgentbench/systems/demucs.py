@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from urgentbench.systems.base import System, mono_waveform
+from urgentbench.systems.chunking import chunk_bounds, crossfade_weights
 
 logger = logging.getLogger(__name__)
 
@@ -266,24 +267,13 @@ class DemucsSystem(System):
         """``(start, end)`` of the chunks an ``n``-sample input is processed in (one when short)."""
         chunk = int(round(self.options["chunk_seconds"] * SAMPLE_RATE))
         overlap = int(round((WARMUP_S + FADE_S + TAIL_S) * SAMPLE_RATE))
-        if n <= chunk:
-            return [(0, n)]
-        hop = chunk - overlap
-        bounds = []
-        start = 0
-        while True:
-            end = min(start + chunk, n)
-            bounds.append((start, end))
-            if end == n:
-                return bounds
-            start += hop  # the next chunk reaches past ``end``, as ``end < n``
+        return chunk_bounds(n, chunk, chunk - overlap)
 
     @staticmethod
     def _fade_in() -> np.ndarray:
         """Weight of the later chunk over an overlap: 0 (warm-up), raised-cosine ramp, 1 (tail)."""
         warm, fade, tail = (int(round(s * SAMPLE_RATE)) for s in (WARMUP_S, FADE_S, TAIL_S))
-        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)
-        return np.concatenate([np.zeros(warm), ramp, np.ones(tail)])
+        return crossfade_weights(warm + fade + tail, fade, tail)
 
     def enhance(self, waveform: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
         """Denoise one mono waveform at 16 kHz.

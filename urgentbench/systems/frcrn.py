@@ -54,6 +54,7 @@ import numpy as np
 
 from urgentbench.errors import one_line
 from urgentbench.systems.base import System, mono_waveform
+from urgentbench.systems.chunking import chunk_bounds, crossfade_weights
 from urgentbench.systems.frcrn_assets import ASSET, CHECKPOINT_FILE
 
 logger = logging.getLogger(__name__)
@@ -324,23 +325,13 @@ class FRCRNSystem(System):
         Starts are multiples of the hop; consecutive chunks overlap by at least :data:`OVERLAP_S`.
         """
         chunk = int(round(self.options["chunk_seconds"] * SAMPLE_RATE))
-        if n <= chunk:
-            return [(0, n)]
-        step = (chunk - int(round(OVERLAP_S * SAMPLE_RATE))) // HOP * HOP
-        bounds, start = [], 0
-        while True:
-            end = min(start + chunk, n)
-            bounds.append((start, end))
-            if end == n:
-                return bounds
-            start += step
+        return chunk_bounds(n, chunk, (chunk - int(round(OVERLAP_S * SAMPLE_RATE))) // HOP * HOP)
 
     @staticmethod
     def fade_in(overlap: int) -> np.ndarray:
         """Weight of the later chunk over an ``overlap``-sample region: 0 (warm-up), raised cosine, 1 (tail)."""
         fade, tail = int(round(FADE_S * SAMPLE_RATE)), int(round(TAIL_S * SAMPLE_RATE))
-        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)
-        return np.concatenate([np.zeros(overlap - fade - tail), ramp, np.ones(tail)])
+        return crossfade_weights(overlap, fade, tail)
 
     def enhance(self, waveform: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
         """Enhance one mono waveform at 16 kHz.

@@ -45,6 +45,7 @@ import numpy as np
 
 from urgentbench.errors import one_line
 from urgentbench.systems.base import System, mono_waveform
+from urgentbench.systems.chunking import chunk_bounds, crossfade_weights
 
 logger = logging.getLogger(__name__)
 
@@ -252,22 +253,13 @@ class TFGridNetSystem(System):
         """``(start, end)`` of the chunks an ``n``-sample input at ``fs`` is processed in (one when short)."""
         chunk = int(round(self.options["chunk_seconds"] * fs))
         overlap = sum(int(round(s * fs)) for s in (WARMUP_S, FADE_S, TAIL_S))
-        if n <= chunk:
-            return [(0, n)]
-        bounds, start = [], 0
-        while True:
-            end = min(start + chunk, n)
-            bounds.append((start, end))
-            if end == n:
-                return bounds
-            start += chunk - overlap
+        return chunk_bounds(n, chunk, chunk - overlap)
 
     @staticmethod
     def fade_in(fs: int) -> np.ndarray:
         """Weight of the later chunk over an overlap at ``fs``: 0 (warm-up), raised-cosine ramp, 1 (tail)."""
         warm, fade, tail = (int(round(s * fs)) for s in (WARMUP_S, FADE_S, TAIL_S))
-        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)
-        return np.concatenate([np.zeros(warm), ramp, np.ones(tail)])
+        return crossfade_weights(warm + fade + tail, fade, tail)
 
     def enhance(self, waveform: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
         """Enhance one mono waveform at its own rate.

@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from urgentbench.systems.base import System, mono_waveform
+from urgentbench.systems.chunking import chunk_bounds, crossfade_weights
 
 logger = logging.getLogger(__name__)
 
@@ -205,24 +206,14 @@ class URGENT2026Baseline(System):
         Starts are multiples of the STFT hop; consecutive chunks overlap by at least :data:`OVERLAP_S`.
         """
         chunk = int(round(self.options["chunk_seconds"] * sample_rate))
-        if n <= chunk:
-            return [(0, n)]
         hop = self.hop(sample_rate)
-        step = (chunk - int(round(OVERLAP_S * sample_rate))) // hop * hop
-        bounds, start = [], 0
-        while True:
-            end = min(start + chunk, n)
-            bounds.append((start, end))
-            if end == n:
-                return bounds
-            start += step
+        return chunk_bounds(n, chunk, (chunk - int(round(OVERLAP_S * sample_rate))) // hop * hop)
 
     @staticmethod
     def fade_in(overlap: int, sample_rate: int) -> np.ndarray:
         """Weight of the later chunk over an ``overlap``-sample region: 0 (warm-up), raised cosine, 1 (tail)."""
         fade, tail = int(round(FADE_S * sample_rate)), int(round(TAIL_S * sample_rate))
-        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)
-        return np.concatenate([np.zeros(overlap - fade - tail), ramp, np.ones(tail)])
+        return crossfade_weights(overlap, fade, tail)
 
     def enhance(self, waveform: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
         """Enhance one mono waveform at its own rate.
